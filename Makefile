@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export PORT
+export ASTRONOTE_ENV ?= development
+
+.PHONY: run test lint bench-contacts bench-contacts-quick migrate seed clean
+
+$(BIN)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(BIN)/.dev: $(BIN)/.runtime requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+instance:
+	mkdir -p instance
+
+migrate: $(BIN)/.runtime instance
+	$(BIN)/flask --app wsgi db upgrade
+
+seed: migrate
+	$(BIN)/flask --app wsgi astronote seed-demo
+
+## Start web (gunicorn) and worker (huey_consumer) on embedded defaults.
+run: seed
+	@echo ""
+	@echo "  Astronote is starting on http://127.0.0.1:$(PORT)/"
+	@echo "  (development sign-in: http://127.0.0.1:$(PORT)/dev/sign-in)"
+	@echo ""
+	$(BIN)/honcho -f Procfile.dev start -p $(PORT)
+
+## The whole suite; CI sets ASTRONOTE_TEST_*=required so missing servers fail.
+test: $(BIN)/.dev
+	ASTRONOTE_ENV=test $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(BIN)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check astronote tests bench
+
+bench-contacts: $(BIN)/.dev
+	ASTRONOTE_ENV=test $(BIN)/python bench/contacts.py --rows 1000000
+
+bench-contacts-quick: $(BIN)/.dev
+	ASTRONOTE_ENV=test $(BIN)/python bench/contacts.py --rows 50000
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -1,0 +1,42 @@
+"""Astronote: SMS marketing for Shopify merchants. `create_app` only wires parts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import Flask
+
+from astronote.config import load_config
+
+
+def create_app(overrides: Mapping | None = None) -> Flask:
+    app = Flask(__name__, template_folder="../templates", static_folder="../static")
+    app.config.from_mapping(load_config())
+    if overrides:
+        app.config.from_mapping(overrides)
+
+    from astronote import cli, errors, logging, security, tasks
+    from astronote.extensions import db, htmx, migrate
+
+    logging.init_app(app)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    htmx.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+    tasks.bind_app(app)
+    register_blueprints(app)
+    return app
+
+
+def register_blueprints(app: Flask) -> None:
+    from astronote import views
+    from astronote.views import contacts, dev, health, home, imports, settings
+
+    views.init_app(app)
+    for module in (health, home, contacts, imports, settings):
+        app.register_blueprint(module.bp)
+    # The development sign-in exists only in development; production never registers it.
+    if app.config["ASTRONOTE_ENV"] == "development":
+        app.register_blueprint(dev.bp)

@@ -1,0 +1,118 @@
+"""Every setting Astronote reads from the environment, parsed in one place.
+
+`load_config()` returns a plain mapping for Flask; `huey_settings()` serves the
+task queue, which must exist before any app is created.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+ROOT_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = ROOT_DIR / "instance"
+ENVIRONMENTS = ("development", "test", "production")
+
+# Production refuses to start without these; a missing one is a deployment bug.
+REQUIRED_IN_PRODUCTION = (
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SHOPIFY_API_KEY",
+    "SHOPIFY_API_SECRET",
+    "SHOPIFY_APP_URL",
+    "MITTO_API_KEY",
+    "MITTO_TRAFFIC_ACCOUNT_ID",
+)
+
+DEV_SECRET = "dev-only-insecure-secret"
+
+
+class ConfigError(RuntimeError):
+    """Raised when the environment cannot produce a safe configuration."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def environment(env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    name = env.get("ASTRONOTE_ENV", "development").strip().lower()
+    if name not in ENVIRONMENTS:
+        raise ConfigError(f"ASTRONOTE_ENV must be one of {ENVIRONMENTS}, got {name!r}")
+    return name
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    url = env.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'astronote.db'}"
+    # Heroku-style URLs and bare postgresql:// both mean psycopg 3 here.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_config(env: Mapping[str, str] | None = None) -> dict:
+    """Build the Flask config mapping from the environment."""
+    env = os.environ if env is None else env
+    name = environment(env)
+    if name == "production":
+        missing = [key for key in REQUIRED_IN_PRODUCTION if not env.get(key)]
+        if missing:
+            raise ConfigError("production requires: " + ", ".join(missing))
+    database_url = _database_url(env)
+    return {
+        "ASTRONOTE_ENV": name,
+        "TESTING": name == "test",
+        "SECRET_KEY": env.get("SECRET_KEY") or DEV_SECRET,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "SHOPIFY_API_KEY": env.get("SHOPIFY_API_KEY", "astronote-dev-key"),
+        "SHOPIFY_API_SECRET": env.get("SHOPIFY_API_SECRET") or DEV_SECRET,
+        "SHOPIFY_API_SECRET_OLD": env.get("SHOPIFY_API_SECRET_OLD") or None,
+        "SHOPIFY_APP_URL": env.get("SHOPIFY_APP_URL", "http://127.0.0.1:8000"),
+        "MITTO_API_BASE": env.get("MITTO_API_BASE", "http://127.0.0.1:8025"),
+        "MITTO_API_KEY": env.get("MITTO_API_KEY", "simulator-key"),
+        "MITTO_TRAFFIC_ACCOUNT_ID": env.get("MITTO_TRAFFIC_ACCOUNT_ID", "simulator-account"),
+        "MITTO_WEBHOOK_SECRET": env.get("MITTO_WEBHOOK_SECRET") or None,
+        "SMS_BATCH_SIZE": _int(env, "SMS_BATCH_SIZE", 5000),
+        "RATE_LIMIT_TRAFFIC_ACCOUNT_MAX": _int(env, "RATE_LIMIT_TRAFFIC_ACCOUNT_MAX", 100),
+        "RATE_LIMIT_TENANT_MAX": _int(env, "RATE_LIMIT_TENANT_MAX", 50),
+        "RATE_LIMIT_GLOBAL_MAX": _int(env, "RATE_LIMIT_GLOBAL_MAX", 200),
+        "PORT": _int(env, "PORT", 8000),
+        "IMPORT_MAX_MB": _int(env, "IMPORT_MAX_MB", 75),
+        "MAX_CONTENT_LENGTH": _int(env, "IMPORT_MAX_MB", 75) * 1024 * 1024,
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_HTTPONLY": True,
+    }
+
+
+def _engine_options(database_url: str) -> dict:
+    if database_url.startswith("sqlite"):
+        # Web and worker processes share the file: wait for locks instead of failing.
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}
+
+
+def huey_settings(env: Mapping[str, str] | None = None) -> dict:
+    """Settings for the single Huey instance, read before any app exists."""
+    env = os.environ if env is None else env
+    return {
+        "env": environment(env),
+        "redis_url": env.get("REDIS_URL") or None,
+        "sqlite_path": env.get("HUEY_SQLITE_PATH") or str(INSTANCE_DIR / "huey.db"),
+        "immediate": env.get("HUEY_IMMEDIATE", "").lower() in ("1", "true", "yes"),
+    }

@@ -1,0 +1,1 @@
+"""Development-only tools (demo data, provider simulators)."""

@@ -1,0 +1,71 @@
+"""Seed a demo shop with a few hundred realistic contacts (idempotent)."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+
+import phonenumbers
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
+from sqlalchemy import select
+
+from astronote.extensions import db
+from astronote.models import ConsentState, Shop
+from astronote.services import contact_counts
+from astronote.services.contact_rows import ContactRecord
+from astronote.services.contact_upsert import write_batch
+
+DEMO_DOMAIN = "astronote-demo.myshopify.com"
+FIRST = ["Maria", "Eleni", "Nikos", "Giorgos", "Sophie", "James", "Olivia", "Liam", "Emma",
+         "Noah", "Chloé", "Lukas", "Mia", "Ava", "Lucas", "Zoë", "Dimitra", "Kostas", "Anna", "Ben"]
+LAST = ["Papadopoulos", "Smith", "Johnson", "Müller", "Brown", "Nikolaou", "Garcia", "Martin",
+        "Taylor", "Schmidt", "Georgiou", "Wilson", "Dubois", "Rossi", "Clark", "Evans"]
+TAGS = ["vip", "newsletter", "wholesale", "returning", "black-friday", "instagram"]
+REGIONS = ["US", "US", "GR", "GB", "DE"]
+
+
+def _phone(rng: random.Random, region: str) -> str:
+    example = phonenumbers.example_number_for_type(region, PhoneNumberType.MOBILE)
+    national = str(example.national_number)
+    while True:
+        tail = "".join(rng.choice("0123456789") for _ in range(4))
+        candidate = phonenumbers.parse(f"+{example.country_code}{national[:-4]}{tail}")
+        if phonenumbers.is_valid_number(candidate):
+            return phonenumbers.format_number(candidate, PhoneNumberFormat.E164)
+
+
+def _record(rng: random.Random, line: int) -> ContactRecord:
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    consent = rng.choices(
+        [ConsentState.SUBSCRIBED, ConsentState.UNSUBSCRIBED, ConsentState.NOT_SUBSCRIBED],
+        weights=[75, 8, 17],
+    )[0]
+    return ContactRecord(
+        line=line,
+        phone=_phone(rng, rng.choice(REGIONS)),
+        first_name=first,
+        last_name=last,
+        email=f"{first}.{last}{line}@example.com".lower().replace("é", "e").replace("ë", "e"),
+        gender=rng.choice(["female", "male", None]),
+        birth_date=date(1960, 1, 1) + timedelta(days=rng.randrange(0, 16000)),
+        consent=consent.value,
+        tags=rng.sample(TAGS, rng.randrange(0, 3)),
+    )
+
+
+def seed_demo_shop(contacts: int = 300, seed: int = 7) -> tuple[Shop, bool]:
+    """Create the demo shop and its contacts once; later calls change nothing."""
+    shop = db.session.execute(select(Shop).filter_by(shop_domain=DEMO_DOMAIN)).scalar_one_or_none()
+    if shop is not None:
+        return shop, False
+    shop = Shop(shop_domain=DEMO_DOMAIN, name="Astronote Demo Store", is_demo=True,
+                default_region="US", timezone="America/New_York", sender_id="Astronote")
+    db.session.add(shop)
+    db.session.flush()
+    rng = random.Random(seed)
+    records = {r.phone: r for r in (_record(rng, i + 2) for i in range(contacts))}
+    fields = {"first_name", "last_name", "email", "gender", "birth_date", "consent", "tags"}
+    write_batch(shop.id, 0, fields, list(records.values()), evidence="Demo data seeded by make run")
+    contact_counts.recount(shop.id)
+    db.session.commit()
+    return shop, True

@@ -1,0 +1,1 @@
+"""Thin Shopify clients: session tokens now, Admin API and webhooks beside them."""

@@ -1,0 +1,36 @@
+"""Every model, re-exported so Alembic autogenerate sees them."""
+
+from astronote.models.base import Base, now_utc
+from astronote.models.contact import (
+    ConsentEvent,
+    ConsentSource,
+    ConsentState,
+    Contact,
+    ContactTag,
+    Gender,
+    ShopContactCount,
+)
+from astronote.models.contact_import import (
+    ContactImport,
+    ContactImportChunk,
+    ContactImportError,
+    ImportStatus,
+)
+from astronote.models.shop import Shop
+
+__all__ = [
+    "Base",
+    "ConsentEvent",
+    "ConsentSource",
+    "ConsentState",
+    "Contact",
+    "ContactImport",
+    "ContactImportChunk",
+    "ContactImportError",
+    "ContactTag",
+    "Gender",
+    "ImportStatus",
+    "Shop",
+    "ShopContactCount",
+    "now_utc",
+]

@@ -1,0 +1,30 @@
+"""The tenant: one installed Shopify store and its Astronote settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from astronote.models.base import BigId, Base, TimestampMixin, now_utc
+
+
+class Shop(TimestampMixin, Base):
+    __tablename__ = "shops"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    is_demo: Mapped[bool] = mapped_column(default=False)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    installed_at: Mapped[datetime] = mapped_column(default=now_utc)
+    uninstalled_at: Mapped[datetime | None]
+    # ISO 3166 region used to read phone numbers written without a country code.
+    default_region: Mapped[str] = mapped_column(String(2), default="US")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    sender_id: Mapped[str | None] = mapped_column(String(16))
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.shop_domain.removesuffix(".myshopify.com")

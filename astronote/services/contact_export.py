@@ -1,0 +1,54 @@
+"""Stream a shop's contacts as CSV in keyset batches: flat memory at any size."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from sqlalchemy import select
+
+from astronote.extensions import db
+from astronote.models import Contact, Shop
+from astronote.services.contact_queries import ContactFilters, filtered, tags_for
+
+BATCH = 5000
+COLUMNS = (
+    "phone", "first_name", "last_name", "email", "gender", "birth_date",
+    "consent", "consent_source", "consent_updated_at", "tags", "created_at",
+)
+
+
+def _line(values) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(values)
+    return buffer.getvalue()
+
+
+def _safe(value) -> str:
+    """Neutralise spreadsheet formulas (CSV injection) in merchant-visible exports."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not text[1:2].isdigit() else text
+
+
+def export_rows(shop: Shop, filters: ContactFilters) -> Iterator[str]:
+    yield _line(COLUMNS)
+    ids_query = filtered(shop, filters)
+    after: int | None = None
+    while True:
+        query = ids_query.with_only_columns(Contact).order_by(Contact.id.desc()).limit(BATCH)
+        if after is not None:
+            query = query.where(Contact.id < after)
+        batch = list(db.session.execute(query).scalars())
+        if not batch:
+            return
+        tags = tags_for([c.id for c in batch])
+        for c in batch:
+            yield _line([
+                c.phone, _safe(c.first_name), _safe(c.last_name), _safe(c.email), c.gender or "",
+                c.birth_date or "", c.consent_state, c.consent_source or "",
+                c.consent_updated_at.isoformat() if c.consent_updated_at else "",
+                _safe(",".join(tags.get(c.id, []))), c.created_at.isoformat(),
+            ])
+        after = batch[-1].id
+        db.session.expunge_all()

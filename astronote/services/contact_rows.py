@@ -1,0 +1,56 @@
+"""Turn one CSV row into a clean contact record, or an error message for the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from astronote.services import contact_fields as fields
+from astronote.services.phones import InvalidPhone, normalize_phone
+
+
+@dataclass
+class ContactRecord:
+    line: int
+    phone: str
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    gender: str | None = None
+    birth_date: date | None = None
+    consent: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+_CLEANERS = {
+    "first_name": lambda v: fields.clean_name(v, "First name"),
+    "last_name": lambda v: fields.clean_name(v, "Last name"),
+    "email": fields.clean_email,
+    "gender": fields.clean_gender,
+    "birth_date": fields.clean_birth_date,
+    "consent": fields.clean_consent,
+    "tags": fields.clean_tags,
+}
+
+
+class RowError(ValueError):
+    def __init__(self, line: int, phone: str | None, message: str):
+        super().__init__(message)
+        self.line = line
+        self.phone = phone
+        self.message = message
+
+
+def parse_row(line: int, row: list[str], columns: dict[str, int], width: int, region: str):
+    """Return a ContactRecord, or raise RowError with a reason fit for the report."""
+    raw_phone = row[columns["phone"]].strip() if columns["phone"] < len(row) else ""
+    if len(row) != width:
+        raise RowError(line, raw_phone, f"Row has {len(row)} columns; the header has {width}.")
+    try:
+        record = ContactRecord(line=line, phone=normalize_phone(raw_phone, region))
+        for name, index in columns.items():
+            if name != "phone":
+                setattr(record, name, _CLEANERS[name](row[index]))
+    except (InvalidPhone, fields.FieldError) as exc:
+        raise RowError(line, raw_phone[:64], str(exc)) from None
+    return record

@@ -1,0 +1,156 @@
+"""Read a stored CSV upload as a stream of rows, with errors a merchant understands.
+
+Memory stays flat: the file is read from the database one chunk at a time and
+decoded incrementally, whatever its size.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+
+ENCODINGS = {
+    "utf-8": "UTF-8 (recommended)",
+    "windows-1252": "Windows (Western European)",
+    "iso-8859-7": "ISO-8859-7 (Greek)",
+    "utf-16": "UTF-16",
+}
+COLUMN_ALIASES = {
+    "phone": ("phone", "phonee164", "phonenumber", "mobile", "mobilephone", "cell", "msisdn"),
+    "first_name": ("firstname", "first", "givenname", "name"),
+    "last_name": ("lastname", "last", "surname", "familyname"),
+    "email": ("email", "emailaddress", "mail"),
+    "gender": ("gender", "sex"),
+    "birth_date": ("birthdate", "birthday", "dateofbirth", "dob"),
+    "consent": ("consent", "smsconsent", "smsmarketing", "subscribed", "smsmarketingconsent"),
+    "tags": ("tags", "tag", "labels"),
+}
+MAX_FIELD = 4096
+
+
+class CsvFileError(ValueError):
+    """The file as a whole cannot be imported; nothing was written."""
+
+
+class _ChunkReader(io.RawIOBase):
+    """Adapts an iterator of byte chunks to a readable binary file."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self._chunks = chunks
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target) -> int:
+        while not self._buffer:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._buffer = chunk
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def map_header(header: list[str]) -> dict[str, int]:
+    """Field name -> column index; raises CsvFileError when phone is missing."""
+    positions: dict[str, int] = {}
+    for index, raw in enumerate(header):
+        key = _normalise(raw)
+        for field, aliases in COLUMN_ALIASES.items():
+            if key in aliases and field not in positions:
+                positions[field] = index
+    if "phone" not in positions:
+        found = ", ".join(h.strip() for h in header if h.strip()) or "none"
+        raise CsvFileError(
+            f"The file has no phone column (columns found: {found}). "
+            "Name the column holding numbers 'phone'."
+        )
+    return positions
+
+
+def _detect_encoding(head: bytes, chosen: str) -> str:
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return "utf-8-sig" if chosen == "utf-8" else chosen
+
+
+def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        return csv.excel
+
+
+def open_rows(open_chunks: Callable[[], Iterator[bytes]], encoding: str):
+    """Return (header, rows iterator of (line_number, fields)) over the stored file."""
+    chunks = open_chunks()
+    first = next(chunks, b"")
+    if not first.strip():
+        raise CsvFileError("The file is empty.")
+    if b"\x00" in first[:4096] and not first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise CsvFileError("This is not a CSV text file (it contains binary data).")
+    codec = _detect_encoding(first, encoding)
+    raw = io.BufferedReader(_ChunkReader(_prepend(first, chunks)), buffer_size=1 << 16)
+    text = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
+    sample = _safe_sample(text, codec)
+    reader = csv.reader(_replay(sample, text), dialect=_dialect(sample))
+    header = _next_row(reader, codec)
+    if header is None:
+        raise CsvFileError("The file is empty.")
+    return header, _rows(reader, codec)
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    yield first
+    yield from rest
+
+
+def _safe_sample(text: io.TextIOWrapper, codec: str) -> str:
+    try:
+        return text.read(8192)
+    except UnicodeDecodeError as exc:
+        raise _encoding_error(codec, 1) from exc
+
+
+def _replay(sample: str, text: io.TextIOWrapper) -> Iterator[str]:
+    yield from io.StringIO(sample + text.readline()).readlines() if sample else ()
+    yield from text
+
+
+def _encoding_error(codec: str, line: int) -> CsvFileError:
+    name = "UTF-8" if codec.startswith("utf-8") else codec
+    return CsvFileError(
+        f"The file is not valid {name} text (near line {line}). "
+        "Save it as 'CSV UTF-8' or choose the file's encoding on the import form."
+    )
+
+
+def _next_row(reader, codec: str) -> list[str] | None:
+    try:
+        return next(reader, None)
+    except UnicodeDecodeError as exc:
+        raise _encoding_error(codec, reader.line_num + 1) from exc
+    except csv.Error as exc:
+        raise CsvFileError(f"Line {reader.line_num}: the CSV is malformed ({exc}).") from exc
+
+
+def _rows(reader, codec: str) -> Iterator[tuple[int, list[str]]]:
+    while True:
+        row = _next_row(reader, codec)
+        if row is None:
+            return
+        if not any(cell.strip() for cell in row):
+            continue
+        if any(len(cell) > MAX_FIELD for cell in row):
+            raise CsvFileError(f"Line {reader.line_num}: a field is longer than {MAX_FIELD} characters.")
+        yield reader.line_num, row

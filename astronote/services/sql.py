@@ -1,0 +1,24 @@
+"""Dialect helpers for set-based SQL that must run on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from astronote.extensions import db
+
+
+def insert(table: Table):
+    """An INSERT that supports ON CONFLICT on the session's dialect."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+def escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def count_capped(query, cap: int) -> int:
+    """COUNT(*) that stops at `cap`: exact for small sets, cheap for a million."""
+    limited = query.order_by(None).limit(cap + 1)
+    return db.session.execute(select(func.count()).select_from(limited.subquery())).scalar_one()

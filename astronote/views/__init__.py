@@ -1,0 +1,23 @@
+"""Blueprints: thin views that parse input, call one service, commit, render."""
+
+import phonenumbers
+from flask import Flask, g
+
+NAV_ITEMS = (("Contacts", "contacts.index"), ("Settings", "settings.edit"))
+
+
+def init_app(app: Flask) -> None:
+    @app.context_processor
+    def _layout_context():
+        # App Bridge tags only where Shopify's admin is the host: a verified
+        # session token, or any production page. Development and tests run offline.
+        embedded = g.get("session_token") is not None or app.config["ASTRONOTE_ENV"] == "production"
+        return {"embedded": embedded, "nav_items": NAV_ITEMS}
+
+    @app.template_filter("region_option")
+    def _region_option(code: str) -> tuple[str, str]:
+        return code, f"{code} (+{phonenumbers.country_code_for_region(code)})"
+
+    @app.template_filter("pairwise_same")
+    def _pairwise_same(value: str) -> tuple[str, str]:
+        return value, value

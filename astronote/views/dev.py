@@ -1,0 +1,47 @@
+"""Development-only sign-in that stands in for App Bridge on a loopback browser.
+
+Never registered outside ASTRONOTE_ENV=development, and refuses any client
+that is not on this machine even there.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, request, session, url_for
+from sqlalchemy import select
+
+from astronote.auth import dev_signin_allowed
+from astronote.extensions import db
+from astronote.models import Shop
+
+bp = Blueprint("dev", __name__, url_prefix="/dev")
+
+
+@bp.before_request
+def _loopback_only():
+    if not dev_signin_allowed():
+        abort(404)
+
+
+def _safe_next(target: str | None) -> str:
+    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+
+
+@bp.get("/sign-in")
+def sign_in():
+    shops = db.session.execute(select(Shop).filter_by(is_active=True).order_by(Shop.id)).scalars()
+    return render_template("dev/sign_in.html", shops=list(shops), next=_safe_next(request.args.get("next")))
+
+
+@bp.post("/sign-in")
+def sign_in_post():
+    shop = db.session.get(Shop, request.form.get("shop_id", type=int) or 0)
+    if shop is None or not shop.is_active:
+        abort(400, "Choose a shop to sign in to.")
+    session["dev_shop_id"] = shop.id
+    return redirect(_safe_next(request.form.get("next")), 303)
+
+
+@bp.post("/sign-out")
+def sign_out():
+    session.pop("dev_shop_id", None)
+    return redirect(url_for("dev.sign_in"), 303)

@@ -1,0 +1,36 @@
+"""App home (the admin's landing page) and the App Bridge session-token bounce page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, render_template, request
+
+from astronote.auth import load_shop
+from astronote.htmx import render
+from astronote.integrations.shopify.session_tokens import is_shop_domain
+from astronote.services import contact_counts, contact_import
+
+bp = Blueprint("home", __name__)
+
+
+@bp.get("/auth/patch-id-token")
+def patch_id_token():
+    """App Bridge mints a fresh id_token here and reloads `shopify-reload` with it."""
+    response = current_app.make_response(
+        render_template("auth/patch_id_token.html", api_key=current_app.config["SHOPIFY_API_KEY"])
+    )
+    shop = request.args.get("shop", "")
+    ancestors = f"https://{shop} https://admin.shopify.com" if is_shop_domain(shop) else "'none'"
+    response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors};"
+    return response
+
+
+@bp.get("/")
+def index():
+    failure = load_shop()
+    if failure is not None:
+        return failure
+    return render(
+        "home/index.html",
+        totals=contact_counts.totals(g.shop.id),
+        imports=contact_import.recent_imports(g.shop, limit=3),
+    )

@@ -1,0 +1,103 @@
+"""CSV import pages: upload, a self-polling progress bar, and the error report."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Blueprint, Response, current_app, g, request, url_for
+
+from astronote.auth import load_shop
+from astronote.errors import ValidationFailed
+from astronote.extensions import db
+from astronote.htmx import STOP_POLLING, redirect_to, render
+from astronote.models import ImportStatus
+from astronote.services import contact_import
+from astronote.services.csv_stream import COLUMN_ALIASES, ENCODINGS
+from astronote.tasks.imports import import_contacts
+
+bp = Blueprint("imports", __name__, url_prefix="/contacts/imports")
+bp.before_request(load_shop)
+
+
+def _upload_page(errors=None, status=200):
+    return render(
+        "imports/new.html",
+        partial="imports/_form.html",
+        status=status,
+        errors=errors or {},
+        encodings=ENCODINGS,
+        columns=COLUMN_ALIASES,
+        imports=contact_import.recent_imports(g.shop),
+        max_mb=current_app.config["IMPORT_MAX_MB"],
+    )
+
+
+@bp.get("/new")
+def new():
+    return _upload_page()
+
+
+@bp.post("")
+def create():
+    upload = request.files.get("file")
+    try:
+        if not request.form.get("consent_attested"):
+            raise ValidationFailed(
+                {"consent_attested": "Confirm that subscribed contacts agreed to receive SMS marketing."}
+            )
+        job = contact_import.store_upload(
+            g.shop,
+            upload.stream if upload else io.BytesIO(),
+            upload.filename if upload else "",
+            request.form.get("encoding", "utf-8"),
+            current_app.config["MAX_CONTENT_LENGTH"],
+        )
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _upload_page(errors=exc.field_errors, status=422)
+    db.session.commit()
+    import_contacts(job.id)  # enqueued only after the commit made the upload visible
+    return redirect_to(url_for("imports.show", import_id=job.id))
+
+
+@bp.get("/<int:import_id>")
+def show(import_id: int):
+    job = contact_import.get_import(g.shop, import_id)
+    return render("imports/show.html", job=job, error_total=contact_import.error_total(job))
+
+
+@bp.get("/<int:import_id>/progress")
+def progress(import_id: int):
+    job = contact_import.get_import(g.shop, import_id)
+    finished = ImportStatus(job.status).is_final
+    return render(
+        "imports/_progress.html",
+        status=STOP_POLLING if finished else 200,
+        job=job,
+        error_total=contact_import.error_total(job) if finished else job.error_count,
+    )
+
+
+@bp.get("/<int:import_id>/errors.csv")
+def errors_csv(import_id: int):
+    job = contact_import.get_import(g.shop, import_id)
+
+    def rows():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["line", "phone", "error"])
+        after = 0
+        while batch := contact_import.error_rows(job, after_line=after):
+            for error in batch:
+                writer.writerow([error.row_number, error.phone or "", error.message])
+            after = batch[-1].row_number
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+        yield buffer.getvalue()
+
+    filename = f"import-{job.id}-errors.csv"
+    return Response(
+        rows(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )

@@ -1,0 +1,8 @@
+"""Consumer entry point: `huey_consumer astronote.worker.huey`."""
+
+from astronote import create_app
+from astronote.tasks import huey  # noqa: F401  (the consumer loads this name)
+
+app = create_app()
+
+import astronote.tasks.imports  # noqa: E402,F401  (registers the tasks)

@@ -1,0 +1,170 @@
+"""Fixtures: one app per test on a migrated database, for every backend available.
+
+The same tests run on SQLite and on a real PostgreSQL server started on
+loopback. With ASTRONOTE_TEST_POSTGRES=required (CI) a missing server fails
+the run instead of narrowing it to SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ["ASTRONOTE_ENV"] = "test"
+_TMP = Path(tempfile.mkdtemp(prefix="astronote-tests-"))
+os.environ.setdefault("HUEY_SQLITE_PATH", str(_TMP / "huey.db"))
+
+import pytest  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from tests import servers  # noqa: E402
+from tests.fakes.shopify_server import sign_session_token  # noqa: E402
+
+TEST_API_KEY = "test-api-key"
+TEST_API_SECRET = "test-api-secret-that-is-32-bytes-long!"
+
+
+def required(kind: str) -> bool:
+    return os.environ.get(f"ASTRONOTE_TEST_{kind.upper()}") == "required"
+
+
+def _postgres_available() -> bool:
+    try:
+        servers.postgres_bindir()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _backends() -> list[str]:
+    if required("postgres") or _postgres_available():
+        return ["sqlite", "postgresql"]
+    return ["sqlite"]
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    server = servers.start_postgres(_TMP / "pg")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    try:
+        server = servers.start_redis(_TMP / "redis")
+    except RuntimeError as exc:
+        if required("redis"):
+            raise
+        pytest.skip(f"redis-server not installed: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session", params=_backends())
+def database_url(request):
+    if request.param == "sqlite":
+        return f"sqlite:///{_TMP / 'astronote.db'}"
+    return request.getfixturevalue("postgres_server").url
+
+
+_migrated: set[str] = set()
+
+
+def _migrate_once(app, url: str) -> None:
+    if url in _migrated:
+        return
+    from flask_migrate import upgrade
+
+    with app.app_context():
+        upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    _migrated.add(url)
+
+
+def _empty_tables(app) -> None:
+    from astronote.extensions import db
+
+    with app.app_context():
+        tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                db.session.execute(text(f"DELETE FROM {table}"))
+        db.session.commit()
+
+
+def make_app(database_url: str, **overrides):
+    from astronote import create_app
+
+    config = {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SHOPIFY_API_KEY": TEST_API_KEY,
+        "SHOPIFY_API_SECRET": TEST_API_SECRET,
+        "SECRET_KEY": "test-secret-key",
+        **overrides,
+    }
+    if database_url.startswith("postgresql"):
+        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": 5, "max_overflow": 5}
+    return create_app(config)
+
+
+@pytest.fixture
+def app(database_url):
+    app = make_app(database_url)
+    _migrate_once(app, database_url)
+    _empty_tables(app)
+    with app.app_context():
+        yield app
+        from astronote.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    from astronote.extensions import db
+
+    return db
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_shop(db):
+    from astronote.models import Shop
+
+    def make(domain: str = "alpha.myshopify.com", **fields) -> Shop:
+        shop = Shop(shop_domain=domain, name=fields.pop("name", domain.split(".")[0].title()), **fields)
+        db.session.add(shop)
+        db.session.commit()
+        return shop
+
+    return make
+
+
+@pytest.fixture
+def shop(make_shop):
+    return make_shop("alpha.myshopify.com", default_region="US", timezone="America/New_York")
+
+
+def bearer(shop_domain: str, **claims) -> dict[str, str]:
+    token = sign_session_token(TEST_API_KEY, TEST_API_SECRET, shop_domain, **claims)
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def auth(shop):
+    """Headers of an htmx request carrying a valid session token for `shop`."""
+    return {**bearer(shop.shop_domain), "HX-Request": "true"}
+
+
+@pytest.fixture
+def doc_auth(shop):
+    """Headers of a data request (no htmx) with a valid session token for `shop`."""
+    return bearer(shop.shop_domain)
