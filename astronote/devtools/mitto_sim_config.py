@@ -67,6 +67,7 @@ class SimConfig:
 
     def as_dict(self) -> dict:
         data = asdict(self)
+        data["api_key"] = "***"  # the admin endpoint echoes settings: never the secrets
         data["dlr_secret"] = "***" if self.dlr_secret else None
         return data
 
@@ -90,7 +91,7 @@ def validate(cfg: SimConfig) -> None:
     low, high = cfg.dlr_delay_ms
     checks = {
         "host must be a loopback address": is_loopback(cfg.host),
-        "dlr_url must be an http(s) loopback URL": cfg.dlr_url is None or _loopback_url(cfg.dlr_url),
+        "dlr_url must be an http(s) loopback URL": _loopback_url(cfg.dlr_url),
         "port must be within 0..65535": 0 <= cfg.port <= 65535,
         "latency_ms must be within 0..60000": 0 <= cfg.latency_ms <= 60_000,
         "timeout_sleep_s must be within (0, 600]": 0 < cfg.timeout_sleep_s <= 600,
@@ -106,7 +107,9 @@ def validate(cfg: SimConfig) -> None:
         raise ValueError("; ".join(problems))
 
 
-def _loopback_url(url: str) -> bool:
+def _loopback_url(url: str | None) -> bool:
+    if url is None:
+        return True  # callbacks off
     parts = urlsplit(url)
     return parts.scheme in ("http", "https") and is_loopback(parts.hostname)
 

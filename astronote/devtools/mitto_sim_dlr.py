@@ -134,15 +134,18 @@ class DlrDispatcher:
         cfg = self._sim.config
         if not cfg.dlr_url:
             return
-        alone: list[dict] = []
-        rest: list[dict] = []
+        # Keep heap order across posts: a stale report must really arrive after its final.
+        run: list[dict] = []
         for event in batch:
-            lone = len(batch) == 1 or self._sim.chance(cfg.dlr_object_rate)
-            (alone if lone else rest).append(event)
-        for event in alone:
+            if len(batch) > 1 and not self._sim.chance(cfg.dlr_object_rate):
+                run.append(event)
+                continue
+            if run:
+                self._post(cfg, run, len(run))
+                run = []
             self._post(cfg, event, 1)
-        if rest:
-            self._post(cfg, rest, len(rest))
+        if run:
+            self._post(cfg, run, len(run))
 
     def _post(self, cfg, payload: dict | list, count: int) -> None:
         body = json.dumps(payload).encode()

@@ -103,7 +103,7 @@ def open_rows(open_chunks: Callable[[], Iterator[bytes]], encoding: str):
     raw = io.BufferedReader(_ChunkReader(_prepend(first, chunks)), buffer_size=1 << 16)
     text = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
     sample = _safe_sample(text, codec)
-    reader = csv.reader(_replay(sample, text), dialect=_dialect(sample))
+    reader = csv.reader(_replay(sample, text), dialect=_dialect(sample), strict=True)
     header = _next_row(reader, codec)
     if header is None:
         raise CsvFileError("The file is empty.")

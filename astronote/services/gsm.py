@@ -40,7 +40,15 @@ _PUNCTUATION: dict[str, str] = {
 _GREEK_CAPITALS: dict[str, str] = dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX", strict=True))
 
 # Letters with no canonical decomposition to a GSM base letter.
-_LETTER_EXTRAS: dict[str, str] = {"Đ": "D", "đ": "d", "Ł": "L", "ł": "l", "ı": "i", "Œ": "OE", "œ": "oe"}
+_LETTER_EXTRAS: dict[str, str] = {
+    "Đ": "D",
+    "đ": "d",
+    "Ł": "L",
+    "ł": "l",
+    "ı": "i",
+    "Œ": "OE",
+    "œ": "oe",
+}
 
 
 def strip_marks(text: str) -> str:

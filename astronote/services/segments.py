@@ -58,6 +58,8 @@ class SegmentInfo:
 _ZWJ = "\u200d"
 _EXTEND_CATEGORIES = frozenset({"Mn", "Me", "Mc"})
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# ZWNJ, and the Thai/Lao SARA AM vowels, which are letters by category but spacing marks here.
+_EXTEND_EXTRAS = frozenset("\u200c\u0e33\u0eb3")
 _PICTOGRAPHIC_EXTRAS = frozenset("\u00a9\u00ae\u203c\u2049\u2122\u2139\u3030\u303d\u3297\u3299")
 
 
@@ -65,16 +67,14 @@ def _is_extend(ch: str) -> bool:
     cp = ord(ch)
     return (
         unicodedata.category(ch) in _EXTEND_CATEGORIES
-        or ch == "\u200c"
+        or ch in _EXTEND_EXTRAS
         or 0x1F3FB <= cp <= 0x1F3FF  # skin-tone modifiers
         or 0xE0020 <= cp <= 0xE007F  # emoji tag sequences (subdivision flags)
     )
 
 
 def _is_control(ch: str) -> bool:
-    return (
-        unicodedata.category(ch) in _CONTROL_CATEGORIES and ch != _ZWJ and not _is_extend(ch)
-    )
+    return unicodedata.category(ch) in _CONTROL_CATEGORIES and ch != _ZWJ and not _is_extend(ch)
 
 
 def _is_regional(ch: str) -> bool:
@@ -83,6 +83,8 @@ def _is_regional(ch: str) -> bool:
 
 def _is_pictographic(ch: str) -> bool:
     cp = ord(ch)
+    if _is_regional(ch) or 0x1F3FB <= cp <= 0x1F3FF:
+        return False
     return 0x1F000 <= cp <= 0x1FFFF or 0x2190 <= cp <= 0x2BFF or ch in _PICTOGRAPHIC_EXTRAS
 
 

@@ -18,6 +18,7 @@ import requests
 from astronote.integrations.shopify.oauth import admin_base_url
 
 DEFAULT_API_VERSION = "2026-10"
+MIN_HINT_DELAY = 0.5
 TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
@@ -106,9 +107,13 @@ def _parse(response: requests.Response) -> dict:
         raise AdminApiError(f"HTTP {status}: {response.text[:200]}", status=status)
     try:
         body = response.json()
-    except ValueError as exc:
-        raise _Retry(AdminApiUnavailable("non-JSON 200 response", status=status)) from exc
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):  # a proxy's HTML error page, say: treat as transient
+        raise _Retry(AdminApiUnavailable("non-JSON 200 response", status=status))
     errors = body.get("errors") or []
+    if isinstance(errors, str):  # some Shopify errors come as one string, not a list
+        errors = [{"message": errors}]
     if errors and _is_throttled(errors):
         raise _Retry(AdminApiThrottled("THROTTLED", status=200, errors=errors), throttle_wait(body))
     if errors or body.get("data") is None:
@@ -147,7 +152,10 @@ class AdminApiClient:
     def backoff(self, attempt: int, hint: float | None) -> float:
         """The server's hint when given, else base * 2**attempt; plus up to 25% jitter so
         workers throttled together don't retry in lockstep."""
-        delay = hint if hint is not None else self.base_delay * 2**attempt
+        if hint is not None:  # floor it: a bucket reading racing the refill can say 0 s
+            delay = max(hint, MIN_HINT_DELAY)
+        else:
+            delay = self.base_delay * 2**attempt
         return min(delay * (1 + 0.25 * self.jitter()), self.max_delay)
 
     def execute(self, shop: str, access_token: str, query: str,
@@ -161,7 +169,7 @@ class AdminApiClient:
                 return self._attempt(url, payload, headers)
             except _Retry as retry:
                 if attempt == self.max_retries:
-                    raise retry.error from None
+                    raise retry.error from retry.__cause__
                 self.sleep(self.backoff(attempt, retry.wait))
         raise AssertionError("unreachable")
 
