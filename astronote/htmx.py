@@ -28,6 +28,15 @@ def redirect_to(url: str):
 
     if htmx:
         response = make_response("", 204)
-        response.headers["HX-Location"] = json.dumps({"path": url, "target": "#main", "select": "#main"})
+        # HX-Boosted asks `render` for the whole page; only its <main> is swapped in.
+        response.headers["HX-Location"] = json.dumps(
+            {
+                "path": url,
+                "target": "#main",
+                "select": "#main",
+                "swap": "outerHTML",
+                "headers": {"HX-Boosted": "true"},
+            }
+        )
         return response
     return redirect(url, 303)
