@@ -8,11 +8,14 @@ Development alone adds a loopback-only sign-in that stands in for App Bridge.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from urllib.parse import urlencode
 
 from flask import current_app, g, redirect, render_template, request, session, url_for
 
 from astronote import logging as applog
+from astronote.extensions import db
+from astronote.integrations.shopify.oauth import ShopifyAuthError, ShopifyRetryableError
 from astronote.integrations.shopify.session_tokens import (
     InvalidSessionToken,
     decode_session_token,
@@ -74,13 +77,11 @@ def load_shop():
             g.session_token = _verify(header.removeprefix("Bearer ").strip())
         except InvalidSessionToken as exc:
             return _reject_data_request(str(exc))
-        g.shop = shops.ensure_installed(g.session_token.shop_domain)
     elif request.args.get("id_token"):
         try:
             g.session_token = _verify(request.args["id_token"])
         except InvalidSessionToken:
             return _bounce_or_refuse()
-        g.shop = shops.ensure_installed(g.session_token.shop_domain)
     elif dev_signin_allowed() and session.get("dev_shop_id"):
         g.shop = shops.get_active(session["dev_shop_id"])
         if g.shop is None:
@@ -88,5 +89,28 @@ def load_shop():
             return _bounce_or_refuse()
     else:
         return _bounce_or_refuse()
+    if g.get("session_token") is not None:
+        failure = _install_if_needed(g.session_token)
+        if failure is not None:
+            return failure
     applog.bind(shop=g.shop.shop_domain)
+    return None
+
+
+def _install_if_needed(shop_session):
+    """Token exchange on first use (or after an uninstall); then start the customer sync."""
+    try:
+        g.shop, installed = shops.install(shop_session)
+    except ShopifyAuthError:
+        return _reject_data_request("Shopify refused the token exchange")
+    except ShopifyRetryableError:
+        return current_app.response_class(
+            "Shopify is not answering; try again in a moment.", status=503, mimetype="text/plain"
+        )
+    if installed:
+        db.session.commit()
+        logging.getLogger("astronote.install").info("installed %s", g.shop.shop_domain)
+        from astronote.tasks.shopify import start_customer_sync
+
+        start_customer_sync(g.shop.id)
     return None

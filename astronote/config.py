@@ -24,6 +24,7 @@ REQUIRED_IN_PRODUCTION = (
     "SHOPIFY_APP_URL",
     "MITTO_API_KEY",
     "MITTO_TRAFFIC_ACCOUNT_ID",
+    "TOKEN_ENCRYPTION_KEYS",
 )
 
 DEV_SECRET = "dev-only-insecure-secret"
@@ -44,6 +45,11 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _keys(raw: str) -> list[str]:
+    """Comma-separated Fernet keys, newest first (older ones still decrypt)."""
+    return [key.strip() for key in raw.split(",") if key.strip()]
 
 
 def environment(env: Mapping[str, str] | None = None) -> str:
@@ -83,6 +89,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "SHOPIFY_API_SECRET": env.get("SHOPIFY_API_SECRET") or DEV_SECRET,
         "SHOPIFY_API_SECRET_OLD": env.get("SHOPIFY_API_SECRET_OLD") or None,
         "SHOPIFY_APP_URL": env.get("SHOPIFY_APP_URL", "http://127.0.0.1:8000"),
+        "SHOPIFY_ADMIN_BASE_URL": env.get("SHOPIFY_ADMIN_BASE_URL", "https://{shop}"),
+        "TOKEN_ENCRYPTION_KEYS": _keys(env.get("TOKEN_ENCRYPTION_KEYS", "")),
         "MITTO_API_BASE": env.get("MITTO_API_BASE", "http://127.0.0.1:8025"),
         "MITTO_API_KEY": env.get("MITTO_API_KEY", "simulator-key"),
         "MITTO_TRAFFIC_ACCOUNT_ID": env.get("MITTO_TRAFFIC_ACCOUNT_ID", "simulator-account"),

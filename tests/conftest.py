@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from tests import servers  # noqa: E402
-from tests.fakes.shopify_server import sign_session_token  # noqa: E402
+from tests.fakes.shopify_server import FakeShopify, sign_session_token  # noqa: E402
 
 TEST_API_KEY = "test-api-key"
 TEST_API_SECRET = "test-api-secret-that-is-32-bytes-long!"
@@ -62,6 +62,14 @@ def redis_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def fake_shopify():
+    """Shopify's OAuth and Admin API on loopback; every test app points at it."""
+    server = FakeShopify(TEST_API_KEY, TEST_API_SECRET)
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session", params=_backends())
 def database_url(request):
     if request.param == "sqlite":
@@ -95,10 +103,14 @@ def _empty_tables(app) -> None:
         db.session.commit()
 
 
+_admin_base = {"template": "http://127.0.0.1:9/{shop}"}  # closed port until the fake starts
+
+
 def make_app(database_url: str, **overrides):
     from astronote import create_app
 
     config = {
+        "SHOPIFY_ADMIN_BASE_URL": _admin_base["template"],
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SHOPIFY_API_KEY": TEST_API_KEY,
         "SHOPIFY_API_SECRET": TEST_API_SECRET,
@@ -111,7 +123,8 @@ def make_app(database_url: str, **overrides):
 
 
 @pytest.fixture
-def app(database_url):
+def app(database_url, fake_shopify):
+    _admin_base["template"] = fake_shopify.admin_base_template
     app = make_app(database_url)
     _migrate_once(app, database_url)
     _empty_tables(app)

@@ -67,16 +67,22 @@ class MittoSimulator:
 
     def start(self) -> MittoSimulator:
         self._bind()
-        self._thread = threading.Thread(target=self._server.serve_forever, name="mitto-sim",
-                                        kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            name="mitto-sim",
+            kwargs={"poll_interval": 0.1},
+            daemon=True,
+        )
         self._thread.start()
         return self
 
     def serve_forever(self) -> None:
         """Foreground mode for the CLI; Ctrl-C stops it."""
         self._bind()
-        print(f"Mitto simulator on {self.base_url}; DLRs -> {self._config.dlr_url or 'off'}",
-              flush=True)
+        print(
+            f"Mitto simulator on {self.base_url}; DLRs -> {self._config.dlr_url or 'off'}",
+            flush=True,
+        )
         try:
             self._server.serve_forever(poll_interval=0.5)
         except KeyboardInterrupt:
@@ -101,8 +107,9 @@ class MittoSimulator:
 
     def _bind(self) -> None:
         cfg = self._config
-        self._server = make_server(cfg.host, cfg.port, SimApp(self), threaded=True,
-                                   request_handler=_Handler)
+        self._server = make_server(
+            cfg.host, cfg.port, SimApp(self), threaded=True, request_handler=_Handler
+        )
         self.dlr.start()
 
     # -- inspection helpers --------------------------------------------------
@@ -116,8 +123,11 @@ class MittoSimulator:
             return Counter(record["destination"] for record in self._accepted)
 
     def dlr_stats(self) -> dict:
-        return {"posted": self.dlr.posted, "dropped": self.dlr.dropped,
-                "pending": self.dlr.pending()}
+        return {
+            "posted": self.dlr.posted,
+            "dropped": self.dlr.dropped,
+            "pending": self.dlr.pending(),
+        }
 
     def reset(self) -> None:
         """Forget messages and pending reports; replay the random sequence from the seed."""
@@ -176,9 +186,13 @@ class MittoSimulator:
         message_id = str(uuid.uuid4())
         with self._lock:
             record = {
-                "message_id": message_id, "destination": item["destination"],
-                "text": item["sms"]["text"], "sender": item["sms"]["sender"],
-                "reference": item.get("reference"), "bulk_id": bulk_id, "accepted_at": now,
+                "message_id": message_id,
+                "destination": item["destination"],
+                "text": item["sms"]["text"],
+                "sender": item["sms"]["sender"],
+                "reference": item.get("reference"),
+                "bulk_id": bulk_id,
+                "accepted_at": now,
                 "traffic_account_id": item["trafficAccountId"],
             }
             self._accepted.append(record)
@@ -197,9 +211,14 @@ class MittoSimulator:
             record = self._by_id.get(message_id)
             if record is None:
                 return None
-            return {"messageId": message_id, "createdAt": iso(record["accepted_at"]),
-                    "text": record["text"], "trafficAccountId": record["traffic_account_id"],
-                    "reference": record["reference"], **self._status[message_id]}
+            return {
+                "messageId": message_id,
+                "createdAt": iso(record["accepted_at"]),
+                "text": record["text"],
+                "trafficAccountId": record["traffic_account_id"],
+                "reference": record["reference"],
+                **self._status[message_id],
+            }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,14 +19,16 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-URLS = Map([
-    Rule("/api/v1.1/Messages/send", methods=["POST"], endpoint="send"),
-    Rule("/api/v1.1/Messages/sendmessagesbulk", methods=["POST"], endpoint="bulk"),
-    Rule("/api/v1.1/Messages/<message_id>", methods=["GET"], endpoint="status"),
-    Rule("/_sim/config", methods=["GET", "POST"], endpoint="config"),
-    Rule("/_sim/log", methods=["GET"], endpoint="log"),
-    Rule("/_sim/reset", methods=["POST"], endpoint="reset"),
-])
+URLS = Map(
+    [
+        Rule("/api/v1.1/Messages/send", methods=["POST"], endpoint="send"),
+        Rule("/api/v1.1/Messages/sendmessagesbulk", methods=["POST"], endpoint="bulk"),
+        Rule("/api/v1.1/Messages/<message_id>", methods=["GET"], endpoint="status"),
+        Rule("/_sim/config", methods=["GET", "POST"], endpoint="config"),
+        Rule("/_sim/log", methods=["GET"], endpoint="log"),
+        Rule("/_sim/reset", methods=["POST"], endpoint="reset"),
+    ]
+)
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 
 
@@ -35,8 +37,12 @@ def _jsonable(value: object) -> object:
 
 
 def json_response(data: object, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(json.dumps(data, default=_jsonable), status=status, headers=headers,
-                    mimetype="application/json")
+    return Response(
+        json.dumps(data, default=_jsonable),
+        status=status,
+        headers=headers,
+        mimetype="application/json",
+    )
 
 
 def message_problem(item: object) -> str | None:
@@ -97,8 +103,9 @@ class SimApp:
         results = [self._result(item, bulk_id) for item in items]
         if self.sim.config.shuffle_results:
             self.sim.shuffle(results)
-        return self._maybe_time_out(request, json_response({"bulkId": bulk_id,
-                                                            "messages": results}))
+        return self._maybe_time_out(
+            request, json_response({"bulkId": bulk_id, "messages": results})
+        )
 
     def on_status(self, request: Request, message_id: str) -> Response:
         refusal = self._faults(request)
@@ -135,8 +142,10 @@ class SimApp:
             result = {"error": "Rejected by simulator"}
         else:
             record = self.sim.accept(item, bulk_id)
-            result = {"messageId": record["message_id"],
-                      "trafficAccountId": item["trafficAccountId"]}
+            result = {
+                "messageId": record["message_id"],
+                "trafficAccountId": item["trafficAccountId"],
+            }
         reference = item.get("reference") if isinstance(item, dict) else None
         if self.sim.config.echo_reference and reference is not None:
             result["reference"] = reference
@@ -148,8 +157,9 @@ class SimApp:
         if not hmac.compare_digest(key.encode(), cfg.api_key.encode()):
             return json_response({"error": "Invalid API key"}, 401)
         if self.sim.take_throttle():
-            return json_response({"error": "Too many requests"}, 429,
-                                 {"Retry-After": str(cfg.retry_after_s)})
+            return json_response(
+                {"error": "Too many requests"}, 429, {"Retry-After": str(cfg.retry_after_s)}
+            )
         if self.sim.chance(cfg.error_5xx_rate):
             return json_response({"error": "Simulated outage"}, 503)
         if cfg.latency_ms:

@@ -12,8 +12,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from urllib.parse import urlsplit
 
-RATES = ("error_5xx_rate", "timeout_rate", "reject_rate", "dlr_delivered", "dlr_failed",
-         "dlr_expired", "dlr_duplicate_rate", "dlr_out_of_order_rate", "dlr_object_rate")
+RATES = (
+    "error_5xx_rate",
+    "timeout_rate",
+    "reject_rate",
+    "dlr_delivered",
+    "dlr_failed",
+    "dlr_expired",
+    "dlr_duplicate_rate",
+    "dlr_out_of_order_rate",
+    "dlr_object_rate",
+)
 CHOICES = {
     "timeout_mode": ("sleep", "drop"),
     "single_shape": ("nested", "flat"),
@@ -82,12 +91,16 @@ def is_loopback(host: str | None) -> bool:
 
 
 def validate(cfg: SimConfig) -> None:
-    problems = [f"{name} must be within [0, 1]" for name in RATES
-                if not 0.0 <= getattr(cfg, name) <= 1.0]
+    problems = [
+        f"{name} must be within [0, 1]" for name in RATES if not 0.0 <= getattr(cfg, name) <= 1.0
+    ]
     if cfg.dlr_delivered + cfg.dlr_failed + cfg.dlr_expired > 1.0 + 1e-9:
         problems.append("dlr_delivered + dlr_failed + dlr_expired must not exceed 1")
-    problems += [f"{name} must be one of {allowed}" for name, allowed in CHOICES.items()
-                 if getattr(cfg, name) not in allowed]
+    problems += [
+        f"{name} must be one of {allowed}"
+        for name, allowed in CHOICES.items()
+        if getattr(cfg, name) not in allowed
+    ]
     low, high = cfg.dlr_delay_ms
     checks = {
         "host must be a loopback address": is_loopback(cfg.host),
@@ -95,8 +108,8 @@ def validate(cfg: SimConfig) -> None:
         "port must be within 0..65535": 0 <= cfg.port <= 65535,
         "latency_ms must be within 0..60000": 0 <= cfg.latency_ms <= 60_000,
         "timeout_sleep_s must be within (0, 600]": 0 < cfg.timeout_sleep_s <= 600,
-        "throttle_burst and retry_after_s must be >= 0": min(cfg.throttle_burst,
-                                                               cfg.retry_after_s) >= 0,
+        "throttle_burst and retry_after_s must be >= 0": min(cfg.throttle_burst, cfg.retry_after_s)
+        >= 0,
         "max_bulk and dlr_batch_size must be >= 1": min(cfg.max_bulk, cfg.dlr_batch_size) >= 1,
         "dlr_max_attempts must be within 1..10": 1 <= cfg.dlr_max_attempts <= 10,
         "dlr_delay_ms must be 0 <= min <= max <= 600000": 0 <= low <= high <= 600_000,
@@ -137,8 +150,16 @@ def _coerce(name: str, kind: str, value: object) -> object:
 def _bool(value: object) -> bool:
     if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false",
-                                                    "no", "off"):
+    if isinstance(value, str) and value.lower() in (
+        "1",
+        "true",
+        "yes",
+        "on",
+        "0",
+        "false",
+        "no",
+        "off",
+    ):
         return value.lower() in ("1", "true", "yes", "on")
     raise ValueError("not a boolean")
 
@@ -153,8 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + f.name.replace("_", "-")
         default = getattr(defaults, f.name)
         if f.type == "bool":
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                                help=f"default: {default}")
+            parser.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"default: {default}",
+            )
         else:
             parser.add_argument(flag, default=None, help=f"default: {default}")
     return parser

@@ -14,6 +14,7 @@ import hmac
 import itertools
 import json
 import logging
+import random
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -38,7 +39,10 @@ def with_token(url: str, token: str) -> str:
 
 
 class DlrDispatcher:
-    """`sim` provides: config, chance(rate), uniform(a, b), choice(seq), set_status(...)."""
+    """Plans reports on the request thread (seeded, reproducible); posts them on its own.
+
+    `sim` provides: config, chance(rate), uniform(a, b), choice(seq), set_status(...).
+    """
 
     def __init__(self, sim, stop: threading.Event):
         self._sim = sim
@@ -46,6 +50,10 @@ class DlrDispatcher:
         self._heap: list[tuple[float, int, dict]] = []
         self._cond = threading.Condition()
         self._seq = itertools.count()
+        self._in_hand = 0  # popped from the heap, not yet delivered
+        # Own rng, used on this thread only: packaging depends on timing anyway, and
+        # sharing the simulator's rng would make the request-path faults irreproducible.
+        self._rng = random.Random(sim.config.seed)
         self._thread: threading.Thread | None = None
         self._session = requests.Session()
         self._session.trust_env = False  # no proxies: reports go straight to loopback
@@ -68,8 +76,9 @@ class DlrDispatcher:
             self._heap.clear()
 
     def pending(self) -> int:
+        """Reports not yet delivered (or given up), including the batch being posted."""
         with self._cond:
-            return len(self._heap)
+            return len(self._heap) + self._in_hand
 
     def schedule(self, message_id: str, reference: str | None) -> None:
         """Plan the reports of one accepted message (final, maybe duplicate, maybe stale)."""
@@ -79,22 +88,34 @@ class DlrDispatcher:
             return  # a lost report: leaves the message for status polling to repair
         delay = sim.uniform(*cfg.dlr_delay_ms) / 1000
         now = datetime.now(UTC)
-        final = {"messageId": message_id, "deliveryStatus": status,
-                 "updatedAt": iso(now + timedelta(seconds=delay)), "reference": reference}
+        final = {
+            "messageId": message_id,
+            "deliveryStatus": status,
+            # +1 ms keeps a stale report's event time (`now`) strictly older.
+            "updatedAt": iso(now + timedelta(seconds=delay + 0.001)),
+            "reference": reference,
+        }
         if FINAL[status]:
             final["error"] = FINAL[status]
         self._push(delay, final)
         if sim.chance(cfg.dlr_duplicate_rate):
             self._push(delay + 0.01, dict(final))
         if sim.chance(cfg.dlr_out_of_order_rate):
-            stale = {"messageId": message_id, "deliveryStatus": sim.choice(("Sent", "Enroute")),
-                     "updatedAt": iso(now + timedelta(seconds=delay / 2)), "reference": reference}
+            stale = {
+                "messageId": message_id,
+                "deliveryStatus": sim.choice(("Sent", "Enroute")),
+                "updatedAt": iso(now),
+                "reference": reference,
+            }
             self._push(delay + 0.02, stale)  # arrives after the final one, older event time
 
     def _pick_outcome(self, cfg) -> str | None:
         roll = self._sim.uniform(0.0, 1.0)
-        for status, share in (("Delivered", cfg.dlr_delivered), ("Failed", cfg.dlr_failed),
-                              ("Expired", cfg.dlr_expired)):
+        for status, share in (
+            ("Delivered", cfg.dlr_delivered),
+            ("Failed", cfg.dlr_failed),
+            ("Expired", cfg.dlr_expired),
+        ):
             if roll < share:
                 return status
             roll -= share
@@ -113,6 +134,9 @@ class DlrDispatcher:
                     self._deliver(batch)
             except Exception:  # keep the worker alive whatever happens
                 log.exception("mitto simulator: DLR worker error")
+            finally:
+                with self._cond:
+                    self._in_hand = 0
 
     def _due_batch(self) -> list[dict]:
         with self._cond:
@@ -124,20 +148,22 @@ class DlrDispatcher:
             batch = []
             while self._heap and self._heap[0][0] <= time.monotonic() and len(batch) < limit:
                 batch.append(heapq.heappop(self._heap)[2])
+            self._in_hand = len(batch)
             return batch
 
     def _deliver(self, batch: list[dict]) -> None:
         for event in batch:
             if event["deliveryStatus"] in FINAL:
-                self._sim.set_status(event["messageId"], event["deliveryStatus"],
-                                     event["updatedAt"])
+                self._sim.set_status(
+                    event["messageId"], event["deliveryStatus"], event["updatedAt"]
+                )
         cfg = self._sim.config
         if not cfg.dlr_url:
             return
         # Keep heap order across posts: a stale report must really arrive after its final.
         run: list[dict] = []
         for event in batch:
-            if len(batch) > 1 and not self._sim.chance(cfg.dlr_object_rate):
+            if len(batch) > 1 and self._rng.random() >= cfg.dlr_object_rate:
                 run.append(event)
                 continue
             if run:
@@ -167,8 +193,9 @@ class DlrDispatcher:
 
     def _post_once(self, url: str, body: bytes, headers: dict) -> bool:
         try:
-            response = self._session.post(url, data=body, headers=headers, timeout=(2, 5),
-                                          allow_redirects=False)  # never follow off loopback
+            response = self._session.post(
+                url, data=body, headers=headers, timeout=(2, 5), allow_redirects=False
+            )  # never follow off loopback
         except requests.RequestException as exc:
             log.info("mitto simulator: DLR post failed: %s", type(exc).__name__)
             return False

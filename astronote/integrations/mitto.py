@@ -19,13 +19,13 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from astronote.integrations.mitto_dlr import (  # noqa: F401  (re-exported)
+from astronote.integrations.mitto_dlr import (
     DeliveryReport,
     InboundSms,
     parse_delivery_reports,
     parse_inbound,
 )
-from astronote.integrations.mitto_errors import (  # noqa: F401  (re-exported)
+from astronote.integrations.mitto_errors import (
     MittoAuthError,
     MittoError,
     MittoPermanentError,
@@ -34,7 +34,7 @@ from astronote.integrations.mitto_errors import (  # noqa: F401  (re-exported)
     MittoUnknownOutcomeError,
     MittoValidationError,
 )
-from astronote.integrations.mitto_results import (  # noqa: F401  (re-exported)
+from astronote.integrations.mitto_results import (
     BulkResult,
     MessageResult,
     OutboundSms,
@@ -42,6 +42,26 @@ from astronote.integrations.mitto_results import (  # noqa: F401  (re-exported)
     parse_bulk,
     parse_single,
 )
+
+__all__ = [
+    "BulkResult",
+    "DeliveryReport",
+    "InboundSms",
+    "MessageResult",
+    "MittoAuthError",
+    "MittoClient",
+    "MittoError",
+    "MittoPermanentError",
+    "MittoProtocolError",
+    "MittoRetryableError",
+    "MittoUnknownOutcomeError",
+    "MittoValidationError",
+    "OutboundSms",
+    "SendResult",
+    "parse_delivery_reports",
+    "parse_inbound",
+    "parse_retry_after",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +109,18 @@ class MittoClient:
 
     def send_bulk(self, messages: Sequence[OutboundSms]) -> BulkResult:
         check_batch(messages)
-        body = {"messages": [self._message_body(m.destination, m.text, m.sender, m.reference)
-                             for m in messages]}
+        body = {
+            "messages": [
+                self._message_body(m.destination, m.text, m.sender, m.reference) for m in messages
+            ]
+        }
         result = parse_bulk(self._call("POST", BULK_PATH, body), messages)
-        log.info("mitto bulk %s: %d accepted, %d rejected",
-                 result.bulk_id, len(result.accepted), len(result.rejected))
+        log.info(
+            "mitto bulk %s: %d accepted, %d rejected",
+            result.bulk_id,
+            len(result.accepted),
+            len(result.rejected),
+        )
         return result
 
     def get_status(self, message_id: str) -> dict:
@@ -122,8 +149,12 @@ class MittoClient:
         headers = {"X-Mitto-API-Key": self._api_key, "Accept": "application/json"}
         try:
             response = self.session.request(
-                method, self.base_url + path, json=body, headers=headers,
-                timeout=self._timeout, allow_redirects=False,
+                method,
+                self.base_url + path,
+                json=body,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             error = transport_error(exc, idempotent=method == "GET")
@@ -202,11 +233,15 @@ def _decode(response: requests.Response, method: str, path: str) -> object:
     log.warning("mitto %s %s answered HTTP %d", method, path, status)
     message = f"Mitto API error: HTTP {status}"
     if status in (401, 403):
-        raise MittoAuthError(message + " (check API key / traffic account)", status=status,
-                             body=response.text)
+        raise MittoAuthError(
+            message + " (check API key / traffic account)", status=status, body=response.text
+        )
     if status == 429 or status >= 500:
         raise MittoRetryableError(
-            message, status=status, body=response.text, reached_provider=True,
+            message,
+            status=status,
+            body=response.text,
+            reached_provider=True,
             retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )
     raise MittoPermanentError(message, status=status, body=response.text)

@@ -17,8 +17,22 @@ from astronote.models.contact_import import (
     ImportStatus,
 )
 from astronote.models.shop import Shop
+from astronote.models.shopify import (
+    AbandonedCheckout,
+    ComplianceRecord,
+    CustomerDataExport,
+    CustomerSync,
+    Order,
+    WebhookEvent,
+)
 
 __all__ = [
+    "AbandonedCheckout",
+    "ComplianceRecord",
+    "CustomerDataExport",
+    "CustomerSync",
+    "Order",
+    "WebhookEvent",
     "Base",
     "ConsentEvent",
     "ConsentSource",

@@ -42,6 +42,7 @@ class Contact(TimestampMixin, Base):
         # Keyset pagination walks (shop_id, id) newest first, optionally per consent state.
         Index("ix_contacts_shop_id_id", "shop_id", "id"),
         Index("ix_contacts_shop_consent_id", "shop_id", "consent_state", "id"),
+        Index("ix_contacts_shop_customer", "shop_id", "shopify_customer_id"),
         # Prefix-search indexes (lower(name), email, phone with text_pattern_ops on
         # PostgreSQL) are dialect-specific and live in the migration only.
     )
@@ -58,6 +59,9 @@ class Contact(TimestampMixin, Base):
     consent_source: Mapped[str | None] = mapped_column(String(32))
     consent_updated_at: Mapped[datetime | None]
     shopify_customer_id: Mapped[int | None] = mapped_column(BigId)
+    first_order_at: Mapped[datetime | None]
+    last_order_at: Mapped[datetime | None]
+    orders_count: Mapped[int] = mapped_column(default=0, server_default="0")
     # The import that last wrote this row; detects a phone repeated within one file.
     last_import_id: Mapped[int | None] = mapped_column(BigId)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from astronote.models.base import BigId, Base, TimestampMixin, now_utc
@@ -24,6 +24,12 @@ class Shop(TimestampMixin, Base):
     default_region: Mapped[str] = mapped_column(String(2), default="US")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     sender_id: Mapped[str | None] = mapped_column(String(16))
+    # Offline token pair, Fernet-encrypted at rest (services/shop_tokens.py).
+    access_token_enc: Mapped[str | None] = mapped_column(Text)
+    access_token_expires_at: Mapped[datetime | None]
+    refresh_token_enc: Mapped[str | None] = mapped_column(Text)
+    refresh_token_expires_at: Mapped[datetime | None]
+    scopes: Mapped[str | None] = mapped_column(Text)
 
     @property
     def display_name(self) -> str:

@@ -28,7 +28,7 @@ def _line(values) -> str:
 def _safe(value) -> str:
     """Neutralise spreadsheet formulas (CSV injection) in merchant-visible exports."""
     text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") and not text[1:2].isdigit() else text
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def export_rows(shop: Shop, filters: ContactFilters) -> Iterator[str]:
@@ -36,10 +36,12 @@ def export_rows(shop: Shop, filters: ContactFilters) -> Iterator[str]:
     ids_query = filtered(shop, filters)
     after: int | None = None
     while True:
-        query = ids_query.with_only_columns(Contact).order_by(Contact.id.desc()).limit(BATCH)
+        # Plain rows, not ORM objects: nothing accumulates in the session's identity map.
+        columns = Contact.__table__.c
+        query = ids_query.with_only_columns(*columns).order_by(Contact.id.desc()).limit(BATCH)
         if after is not None:
             query = query.where(Contact.id < after)
-        batch = list(db.session.execute(query).scalars())
+        batch = db.session.execute(query).all()
         if not batch:
             return
         tags = tags_for([c.id for c in batch])
@@ -51,4 +53,3 @@ def export_rows(shop: Shop, filters: ContactFilters) -> Iterator[str]:
                 _safe(",".join(tags.get(c.id, []))), c.created_at.isoformat(),
             ])
         after = batch[-1].id
-        db.session.expunge_all()

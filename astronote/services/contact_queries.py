@@ -57,13 +57,15 @@ def _search_clause(shop: Shop, term: str):
             return Contact.phone == value
         return Contact.phone.like(escape_like(value) + "%", escape="\\")
     words = term.lower().split(" ")
-    first = escape_like(words[0]) + "%"
+    whole = escape_like(term.lower()) + "%"
     tagged = select(ContactTag.contact_id).where(
         ContactTag.shop_id == shop.id, ContactTag.tag == term.lower()
     )
+    # Each name column matches the whole term ("Mary Ann", "van Dijk"); a two-part
+    # term also matches first name exactly plus last-name prefix ("Ada Lovel").
     clauses = [
-        func.lower(Contact.first_name).like(first, escape="\\"),
-        func.lower(Contact.last_name).like(first, escape="\\"),
+        func.lower(Contact.first_name).like(whole, escape="\\"),
+        func.lower(Contact.last_name).like(whole, escape="\\"),
         Contact.id.in_(tagged),
     ]
     if len(words) > 1:

@@ -96,12 +96,13 @@ def create_contact(shop: Shop, data: ContactInput, evidence: str) -> Contact:
     return contact
 
 
-def update_contact(shop: Shop, contact: Contact, data: ContactInput, evidence: str) -> None:
+def update_contact(shop: Shop, contact: Contact, data: ContactInput, evidence: str) -> bool:
+    """Apply the form; returns whether consent changed (Shopify may need to hear of it)."""
     _ensure_phone_free(shop, data.phone, exclude_id=contact.id)
     contact.phone = data.phone
     _apply(contact, data)
     _set_tags(shop, contact, data.tags)
-    record_consent(contact, data.consent_state, ConsentSource.MERCHANT, evidence)
+    return record_consent(contact, data.consent_state, ConsentSource.MERCHANT, evidence)
 
 
 def delete_contact(shop: Shop, contact: Contact) -> None:

@@ -60,6 +60,8 @@ _EXTEND_CATEGORIES = frozenset({"Mn", "Me", "Mc"})
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
 # ZWNJ, and the Thai/Lao SARA AM vowels, which are letters by category but spacing marks here.
 _EXTEND_EXTRAS = frozenset("\u200c\u0e33\u0eb3")
+# Indic viramas that join two consonants into one conjunct (UAX #29 rule GB9c).
+_VIRAMAS = frozenset("\u094d\u09cd\u0acd\u0b4d\u0c4d\u0d4d")
 _PICTOGRAPHIC_EXTRAS = frozenset("\u00a9\u00ae\u203c\u2049\u2122\u2139\u3030\u303d\u3297\u3299")
 
 
@@ -88,6 +90,11 @@ def _is_pictographic(ch: str) -> bool:
     return 0x1F000 <= cp <= 0x1FFFF or 0x2190 <= cp <= 0x2BFF or ch in _PICTOGRAPHIC_EXTRAS
 
 
+def _is_consonant_of(ch: str, virama: str) -> bool:
+    # Each of these scripts fills one 128-code-point block.
+    return unicodedata.category(ch) == "Lo" and ord(ch) >> 7 == ord(virama) >> 7
+
+
 def _joins(cluster: str, ch: str) -> bool:
     prev = cluster[-1]
     # CR and LF are controls, so "\r\n" stays two clusters: Twilio counts it as 2 characters
@@ -98,6 +105,8 @@ def _joins(cluster: str, ch: str) -> bool:
         return True
     if prev == _ZWJ:
         return _is_pictographic(ch) and _is_pictographic(cluster[0])
+    if prev in _VIRAMAS:
+        return _is_consonant_of(ch, prev) and _is_consonant_of(cluster[0], prev)
     # Flags are pairs of regional indicators; a third one starts a new flag.
     return len(cluster) == 1 and _is_regional(prev) and _is_regional(ch)
 

@@ -10,7 +10,9 @@ from sqlalchemy import select
 
 from astronote.errors import ValidationFailed
 from astronote.extensions import db
+from astronote.integrations.shopify.session_tokens import ShopSession
 from astronote.models import Shop, now_utc
+from astronote.services import shop_tokens
 
 
 def get_active(shop_id: int) -> Shop | None:
@@ -18,19 +20,33 @@ def get_active(shop_id: int) -> Shop | None:
     return shop if shop is not None and shop.is_active else None
 
 
-def ensure_installed(shop_domain: str) -> Shop:
-    """Return the shop for a verified session, creating or reactivating it."""
-    shop = db.session.execute(select(Shop).filter_by(shop_domain=shop_domain)).scalar_one_or_none()
+def find(shop_domain: str) -> Shop | None:
+    return db.session.execute(select(Shop).filter_by(shop_domain=shop_domain)).scalar_one_or_none()
+
+
+def install(session: ShopSession) -> tuple[Shop, bool]:
+    """Return the active shop for a verified session; (re)install it when needed.
+
+    Installing means exchanging the session token for an expiring offline token
+    (managed install + token exchange). Returns (shop, freshly_installed).
+    """
+    shop = find(session.shop_domain)
+    if shop is not None and shop.is_active and shop.access_token_enc:
+        return shop, False
+    token = shop_tokens.oauth_client().exchange_id_token(session.shop_domain, session.token)
     if shop is None:
-        shop = Shop(shop_domain=shop_domain)
+        shop = Shop(shop_domain=session.shop_domain)
         db.session.add(shop)
-        db.session.commit()
-    elif not shop.is_active:
-        shop.is_active = True
-        shop.installed_at = now_utc()
-        shop.uninstalled_at = None
-        db.session.commit()
-    return shop
+    shop.is_active, shop.installed_at, shop.uninstalled_at = True, now_utc(), None
+    shop_tokens.store(shop, token)
+    return shop, True
+
+
+def uninstall(shop: Shop) -> None:
+    """app/uninstalled: stop everything and forget the (already revoked) tokens; keep data."""
+    shop.is_active = False
+    shop.uninstalled_at = now_utc()
+    shop_tokens.drop(shop)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, g, request, stream_with_context, url_for
 
 from astronote.auth import load_shop
@@ -9,16 +11,18 @@ from astronote.errors import ValidationFailed
 from astronote.extensions import db
 from astronote.htmx import redirect_to, render, toast
 from astronote.models import ConsentState, Gender
-from astronote.services import contact_counts, contact_queries, contacts
+from astronote.services import consent_writeback, contact_counts, contact_queries, contacts
 from astronote.services.contact_export import export_rows
+from astronote.tasks.shopify import push_consent
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
+CURSOR = re.compile(r"[0-9]{1,18}")  # ASCII digits only; "²".isdigit() is True
 bp.before_request(load_shop)
 
 
 def _cursor() -> int | None:
     raw = request.args.get("after", "")
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    return int(raw) if CURSOR.fullmatch(raw) else None
 
 
 @bp.get("")
@@ -89,12 +93,14 @@ def update(contact_id: int):
     contact = contacts.get_contact(g.shop, contact_id)
     try:
         data = contacts.parse_form(request.form, g.shop.default_region)
-        contacts.update_contact(g.shop, contact, data, _evidence())
+        consent_changed = contacts.update_contact(g.shop, contact, data, _evidence())
     except ValidationFailed as exc:
         db.session.rollback()
         contact = contacts.get_contact(g.shop, contact_id)
         return _form_page(contact=contact, form=request.form, errors=exc.field_errors, status=422)
     db.session.commit()
+    if consent_changed and consent_writeback.needs_push(contact):
+        push_consent(contact.id)
     return toast(redirect_to(url_for("contacts.edit", contact_id=contact.id)), "Contact saved")
 
 

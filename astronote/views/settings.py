@@ -5,13 +5,16 @@ from __future__ import annotations
 import zoneinfo
 
 import phonenumbers
-from flask import Blueprint, g, request
+from flask import Blueprint, Response, abort, g, request
+from sqlalchemy import select
 
 from astronote.auth import load_shop
 from astronote.errors import ValidationFailed
 from astronote.extensions import db
-from astronote.htmx import render, toast
-from astronote.services import shops
+from astronote.htmx import STOP_POLLING, render, toast
+from astronote.models import CustomerDataExport
+from astronote.services import customer_sync, shops
+from astronote.tasks import shopify as tasks_shopify
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 bp.before_request(load_shop)
@@ -21,6 +24,12 @@ TIMEZONES = sorted(zoneinfo.available_timezones())
 
 
 def _page(form, errors=None, status=200):
+    exports = db.session.execute(
+        select(CustomerDataExport)
+        .filter_by(shop_id=g.shop.id)
+        .order_by(CustomerDataExport.id.desc())
+        .limit(20)
+    ).scalars()
     return render(
         "settings/edit.html",
         partial="settings/_form.html",
@@ -29,14 +38,22 @@ def _page(form, errors=None, status=200):
         errors=errors or {},
         regions=REGIONS,
         timezones=TIMEZONES,
+        sync=customer_sync.latest(g.shop),
+        exports=list(exports),
     )
+
+
+def _form_of(shop) -> dict:
+    return {
+        "default_region": shop.default_region,
+        "timezone": shop.timezone,
+        "sender_id": shop.sender_id or "",
+    }
 
 
 @bp.get("")
 def edit():
-    shop = g.shop
-    form = {"default_region": shop.default_region, "timezone": shop.timezone, "sender_id": shop.sender_id or ""}
-    return _page(form)
+    return _page(_form_of(g.shop))
 
 
 @bp.post("")
@@ -48,3 +65,32 @@ def update():
     shops.update_settings(g.shop, settings)
     db.session.commit()
     return toast(_page(request.form), "Settings saved")
+
+
+@bp.post("/customer-sync")
+def start_customer_sync():
+    if not g.shop.access_token_enc:
+        return toast(_page(_form_of(g.shop)), "This shop is not connected to Shopify.", is_error=True)
+    sync_id = tasks_shopify.start_customer_sync(g.shop.id)
+    return render("settings/_sync.html", sync=customer_sync.get(g.shop, sync_id))
+
+
+@bp.get("/customer-sync/<int:sync_id>")
+def customer_sync_progress(sync_id: int):
+    sync = customer_sync.get(g.shop, sync_id)
+    final = sync.status not in customer_sync.ACTIVE
+    return render("settings/_sync.html", status=STOP_POLLING if final else 200, sync=sync)
+
+
+@bp.get("/data-requests/<int:export_id>.json")
+def data_request_download(export_id: int):
+    export = db.session.execute(
+        select(CustomerDataExport).filter_by(id=export_id, shop_id=g.shop.id)
+    ).scalar_one_or_none()
+    if export is None:
+        abort(404)
+    return Response(
+        export.document,
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="customer-data-{export.id}.json"'},
+    )

@@ -213,16 +213,24 @@ WRITABLE_SMS_STATES = frozenset({"SUBSCRIBED", "UNSUBSCRIBED", "PENDING"})
 OPT_IN_LEVELS = frozenset({"SINGLE_OPT_IN", "CONFIRMED_OPT_IN", "UNKNOWN"})
 
 
+def customers_page(client: AdminApiClient, shop: str, token: str, after: str | None,
+                   page_size: int = 250) -> tuple[list[dict], str | None]:
+    """One page of customers with a phone; returns (nodes, cursor of the next page or None)."""
+    variables = {"first": min(page_size, 250), "after": after, "query": "phone:*"}
+    page = client.execute(shop, token, CUSTOMERS_WITH_PHONE, variables)["customers"]
+    info = page["pageInfo"]
+    return page["nodes"], (info["endCursor"] if info["hasNextPage"] else None)
+
+
 def iter_customers_with_phone(client: AdminApiClient, shop: str, token: str,
                               page_size: int = 250) -> Iterator[dict]:
     """Yield every customer that has a phone number, one page (≤250) per request."""
-    variables = {"first": min(page_size, 250), "after": None, "query": "phone:*"}
+    after = None
     while True:
-        page = client.execute(shop, token, CUSTOMERS_WITH_PHONE, variables)["customers"]
-        yield from page["nodes"]
-        if not page["pageInfo"]["hasNextPage"]:
+        nodes, after = customers_page(client, shop, token, after, page_size)
+        yield from nodes
+        if after is None:
             return
-        variables = {**variables, "after": page["pageInfo"]["endCursor"]}
 
 
 def update_sms_consent(client: AdminApiClient, shop: str, token: str, customer_gid: str,

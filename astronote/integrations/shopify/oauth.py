@@ -1,10 +1,15 @@
 """Token exchange and refresh for expiring offline access tokens (no database access).
 
 Hand-written on `requests` rather than shopifyapp 1.0.2's exchange helpers: those hard-code
-`https://{shop}.myshopify.com` (refresh and GraphQL) or derive the URL from the token's `dest`,
-so they cannot be pointed at SHOPIFY_ADMIN_BASE_URL; they `time.sleep()` on 429 inside the
-web request, stamp expiries with the wall clock, and need httpx. Shopify's wire format is
-small and stable (reference §1.2, §1.4), so we own ~60 lines instead.
+`https://{shop}.myshopify.com` (refresh) or derive the URL from the token's `dest` (exchange),
+so only a URL-rewriting httpx transport could point them at SHOPIFY_ADMIN_BASE_URL; they also
+retry internally (exchange `time.sleep()`s on 429 inside the web request, refresh re-posts on
+5xx), stamp expiries as strings from the wall clock, and refresh silently no-ops on tokens it
+thinks are still valid. Shopify's wire format is small and stable (reference §1.2, §1.4),
+so we own ~60 lines instead.
+
+Callers pass a session token already verified by session_tokens.py and the shop from its
+`dest`, never from the query string.
 """
 
 from __future__ import annotations

@@ -1,0 +1,117 @@
+"""GDPR webhooks: erase a shop, erase a customer, export a customer's data.
+
+Every action is written to compliance_records (what and when, never the data).
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import delete, or_, select
+
+from astronote.extensions import db
+from astronote.models import (
+    ComplianceRecord,
+    ConsentEvent,
+    Contact,
+    ContactTag,
+    CustomerDataExport,
+    Order,
+    Shop,
+    WebhookEvent,
+)
+from astronote.services import contact_counts
+from astronote.services.phones import InvalidPhone, normalize_phone
+
+
+def _record(shop_domain: str, topic: str, webhook_id: str | None, action: str, customer=None):
+    db.session.add(ComplianceRecord(shop_domain=shop_domain, topic=topic, webhook_id=webhook_id,
+                                    shopify_customer_id=customer, action=action))
+
+
+def redact_shop(shop_domain: str, webhook_id: str | None) -> None:
+    """shop/redact (48 h after uninstall): erase everything we hold for the shop."""
+    shop = db.session.execute(select(Shop).filter_by(shop_domain=shop_domain)).scalar_one_or_none()
+    erased = "no data held"
+    if shop is not None:
+        db.session.delete(shop)  # every child table cascades
+        erased = f"deleted shop #{shop.id} and all its contacts, imports, orders and exports"
+    db.session.execute(
+        delete(WebhookEvent).where(WebhookEvent.shop_domain == shop_domain,
+                                   WebhookEvent.webhook_id != webhook_id)
+    )
+    _record(shop_domain, "shop/redact", webhook_id, erased)
+
+
+def _customer_contacts(shop: Shop, customer: dict) -> list[Contact]:
+    clauses = []
+    if customer.get("id"):
+        clauses.append(Contact.shopify_customer_id == int(customer["id"]))
+    try:
+        clauses.append(Contact.phone == normalize_phone(customer.get("phone"), shop.default_region))
+    except InvalidPhone:
+        pass
+    if customer.get("email"):
+        clauses.append(Contact.email == str(customer["email"]).strip().lower())
+    if not clauses:
+        return []
+    query = select(Contact).where(Contact.shop_id == shop.id, or_(*clauses))
+    return list(db.session.execute(query).scalars())
+
+
+def redact_customer(shop: Shop, payload: dict, webhook_id: str | None) -> None:
+    """customers/redact: delete the customer's contacts and history; totals shrink accordingly."""
+    customer = payload.get("customer") or {}
+    contacts = _customer_contacts(shop, customer)
+    for contact in contacts:
+        contact_counts.adjust(shop.id, {contact.consent_state: -1})
+        db.session.delete(contact)
+    orders = payload.get("orders_to_redact") or []
+    if customer.get("id"):
+        db.session.execute(
+            Order.__table__.update()
+            .where(Order.shop_id == shop.id, Order.shopify_customer_id == int(customer["id"]))
+            .values(shopify_customer_id=None, landing_site=None)
+        )
+    _record(shop.shop_domain, "customers/redact", webhook_id,
+            f"deleted {len(contacts)} contact(s) with their consent history and tags; "
+            f"unlinked orders ({len(orders)} listed)", customer.get("id"))
+
+
+def _contact_document(contact: Contact) -> dict:
+    tags = db.session.execute(select(ContactTag.tag).filter_by(contact_id=contact.id)).scalars()
+    events = db.session.execute(
+        select(ConsentEvent).filter_by(contact_id=contact.id).order_by(ConsentEvent.occurred_at)
+    ).scalars()
+    return {
+        "phone": contact.phone, "first_name": contact.first_name, "last_name": contact.last_name,
+        "email": contact.email, "gender": contact.gender,
+        "birth_date": contact.birth_date.isoformat() if contact.birth_date else None,
+        "sms_consent": contact.consent_state, "consent_source": contact.consent_source,
+        "tags": sorted(tags), "created_at": contact.created_at.isoformat(),
+        "consent_history": [
+            {"state": e.state, "source": e.source, "evidence": e.evidence,
+             "occurred_at": e.occurred_at.isoformat()} for e in events
+        ],
+    }
+
+
+def export_customer(shop: Shop, payload: dict, webhook_id: str | None) -> CustomerDataExport:
+    """customers/data_request: everything we store about the customer, as JSON."""
+    customer = payload.get("customer") or {}
+    contacts = _customer_contacts(shop, customer)
+    document = {
+        "shop": shop.shop_domain,
+        "shopify_customer_id": customer.get("id"),
+        "data_request_id": (payload.get("data_request") or {}).get("id"),
+        "contacts": [_contact_document(c) for c in contacts],
+    }
+    export = CustomerDataExport(
+        shop_id=shop.id, shopify_customer_id=customer.get("id"),
+        data_request_id=str(document["data_request_id"] or "")[:64] or None,
+        contacts_found=len(contacts), document=json.dumps(document, indent=2, default=str),
+    )
+    db.session.add(export)
+    _record(shop.shop_domain, "customers/data_request", webhook_id,
+            f"prepared export with {len(contacts)} contact(s) for the merchant", customer.get("id"))
+    return export

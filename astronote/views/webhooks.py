@@ -1,0 +1,50 @@
+"""POST /webhooks/shopify: verify the HMAC, record once, enqueue, answer at once."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy.exc import IntegrityError
+
+from astronote.extensions import db
+from astronote.integrations.shopify.webhooks import (
+    HMAC_HEADER,
+    InvalidWebhook,
+    parse_headers,
+    verify_webhook_hmac,
+)
+from astronote.services import webhook_events
+from astronote.tasks.shopify import process_webhook
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+log = logging.getLogger("astronote.webhooks")
+
+
+@bp.post("/shopify")
+def shopify():
+    raw = request.get_data(cache=False)  # the HMAC covers the exact bytes Shopify sent
+    secrets = [current_app.config["SHOPIFY_API_SECRET"], current_app.config["SHOPIFY_API_SECRET_OLD"]]
+    if not verify_webhook_hmac(raw, request.headers.get(HMAC_HEADER), secrets):
+        return jsonify(error="invalid_hmac"), 401
+    try:
+        delivery = parse_headers(request.headers)
+    except InvalidWebhook as exc:
+        return jsonify(error="invalid_headers", message=str(exc)), 400
+    if delivery.topic not in webhook_events.TOPICS:
+        return jsonify(status="ignored", topic=delivery.topic), 200
+    try:
+        json.loads(raw)
+    except ValueError:
+        return jsonify(error="invalid_json"), 400
+    event = webhook_events.record(delivery, raw)
+    if event is None:
+        return jsonify(status="duplicate"), 200
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same delivery, racing on another web process
+        db.session.rollback()
+        return jsonify(status="duplicate"), 200
+    process_webhook(event.id)
+    return jsonify(status="accepted"), 200
