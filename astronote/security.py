@@ -45,7 +45,7 @@ def init_app(app: Flask) -> None:
             ancestors = f"https://{session_token.shop_domain} {SHOPIFY_ADMIN}"
         else:
             ancestors = "'none'"
-        response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors};"
+        response.headers.setdefault("Content-Security-Policy", f"frame-ancestors {ancestors};")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
         if app.config["ASTRONOTE_ENV"] == "production":

@@ -96,7 +96,9 @@ def record_checkout(shop: Shop, payload: dict) -> AbandonedCheckout | None:
     if checkout is not None and checkout.checkout_updated_at >= updated_at:
         return checkout  # an older delivery arriving late
     if checkout is None:
-        checkout = AbandonedCheckout(shop_id=shop.id, checkout_token=str(token)[:64])
+        checkout = AbandonedCheckout(
+            shop_id=shop.id, checkout_token=str(token)[:64], checkout_updated_at=updated_at
+        )
         db.session.add(checkout)
     customer_id, phone = _customer(payload)
     contact = _find_contact(shop, customer_id, phone)

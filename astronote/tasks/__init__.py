@@ -7,6 +7,7 @@ on a local file (the embedded default). Tests run it in immediate mode.
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 
 from flask import Flask, has_app_context
@@ -15,6 +16,7 @@ from huey import RedisHuey, SqliteHuey
 from astronote.config import huey_settings
 
 _bound_app: Flask | None = None
+log = logging.getLogger("astronote.tasks")
 
 
 def _make_huey():
@@ -36,24 +38,43 @@ def bind_app(app: Flask) -> None:
     _bound_app = app
 
 
+def _in_app_context(func):
+    @functools.wraps(func)
+    def with_context(*args, **kwargs):
+        if has_app_context():
+            return func(*args, **kwargs)
+        if _bound_app is None:
+            raise RuntimeError("no Flask app bound; import astronote.worker")
+        from astronote.extensions import db
+
+        with _bound_app.app_context():
+            try:
+                return func(*args, **kwargs)
+            finally:
+                db.session.remove()
+
+    return with_context
+
+
 def app_task(**task_options):
     """`huey.task` that runs the body inside an app context and cleans the session."""
+    return lambda func: huey.task(**task_options)(_in_app_context(func))
 
-    def decorator(func):
-        @functools.wraps(func)
-        def with_context(*args, **kwargs):
-            if has_app_context():
-                return func(*args, **kwargs)
-            if _bound_app is None:
-                raise RuntimeError("no Flask app bound; import astronote.worker")
-            from astronote.extensions import db
 
-            with _bound_app.app_context():
-                try:
-                    return func(*args, **kwargs)
-                finally:
-                    db.session.remove()
+def app_periodic_task(schedule, **task_options):
+    """`huey.periodic_task` with the same app context handling."""
+    return lambda func: huey.periodic_task(schedule, **task_options)(_in_app_context(func))
 
-        return huey.task(**task_options)(with_context)
 
-    return decorator
+def enqueue_safely(task, *args) -> bool:
+    """Enqueue after a commit; if the queue is down, log it and let a sweeper retry.
+
+    The row the task works on is already committed, so nothing is lost: the
+    periodic sweepers in tasks/periodic.py pick up whatever was not enqueued.
+    """
+    try:
+        task(*args)
+    except Exception:
+        log.exception("could not enqueue %s%r; the periodic sweeper will retry", task.name, args)
+        return False
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from astronote.extensions import db
 from astronote.models import Shop
 from astronote.services import consent_writeback, customer_sync, webhook_events
-from astronote.tasks import app_task
+from astronote.tasks import app_task, enqueue_safely
 
 
 @app_task(retries=8, retry_delay=30, retry_backoff=2)
@@ -23,7 +23,7 @@ def start_customer_sync(shop_id: int) -> int:
     """Create (or reuse) a sync record, commit it, then enqueue the run."""
     sync = customer_sync.start(db.session.get(Shop, shop_id))
     db.session.commit()
-    run_customer_sync(sync.id)
+    enqueue_safely(run_customer_sync, sync.id)
     return sync.id
 
 

@@ -13,6 +13,7 @@ from astronote.htmx import redirect_to, render, toast
 from astronote.models import ConsentState, Gender
 from astronote.services import consent_writeback, contact_counts, contact_queries, contacts
 from astronote.services.contact_export import export_rows
+from astronote.tasks import enqueue_safely
 from astronote.tasks.shopify import push_consent
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
@@ -100,7 +101,7 @@ def update(contact_id: int):
         return _form_page(contact=contact, form=request.form, errors=exc.field_errors, status=422)
     db.session.commit()
     if consent_changed and consent_writeback.needs_push(contact):
-        push_consent(contact.id)
+        enqueue_safely(push_consent, contact.id)
     return toast(redirect_to(url_for("contacts.edit", contact_id=contact.id)), "Contact saved")
 
 

@@ -14,6 +14,7 @@ from astronote.htmx import STOP_POLLING, redirect_to, render
 from astronote.models import ImportStatus
 from astronote.services import contact_import
 from astronote.services.csv_stream import COLUMN_ALIASES, ENCODINGS
+from astronote.tasks import enqueue_safely
 from astronote.tasks.imports import import_contacts
 
 bp = Blueprint("imports", __name__, url_prefix="/contacts/imports")
@@ -57,7 +58,7 @@ def create():
         db.session.rollback()
         return _upload_page(errors=exc.field_errors, status=422)
     db.session.commit()
-    import_contacts(job.id)  # enqueued only after the commit made the upload visible
+    enqueue_safely(import_contacts, job.id)  # only after the commit made the upload visible
     return redirect_to(url_for("imports.show", import_id=job.id))
 
 

@@ -16,6 +16,7 @@ from astronote.integrations.shopify.webhooks import (
     verify_webhook_hmac,
 )
 from astronote.services import webhook_events
+from astronote.tasks import enqueue_safely
 from astronote.tasks.shopify import process_webhook
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -46,5 +47,5 @@ def shopify():
     except IntegrityError:  # the same delivery, racing on another web process
         db.session.rollback()
         return jsonify(status="duplicate"), 200
-    process_webhook(event.id)
+    enqueue_safely(process_webhook, event.id)
     return jsonify(status="accepted"), 200
