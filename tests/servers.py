@@ -37,6 +37,9 @@ __all__ = [
     "PostgresServer",
     "RedisServer",
     "RunningServer",
+    "free_port",
+    "postgres_bindir",
+    "redis_binary",
     "start_postgres",
     "start_redis",
 ]
@@ -214,7 +217,10 @@ def postgres_bindir() -> Path:
     candidates: list[Path] = []
     if shutil.which("pg_config"):
         out = subprocess.run(
-            ["pg_config", "--bindir"], capture_output=True, text=True, check=False
+            ["pg_config", "--bindir"],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         candidates.append(Path(out.stdout.strip()))
     found = glob.glob("/usr/lib/postgresql/*/bin")
@@ -398,7 +404,7 @@ class PostgresServer(RunningServer):
                 error = exc
                 time.sleep(0.05)
         raise self._fail(
-            f"PostgreSQL on port {self.port} did not accept connections: {error}"
+            f"PostgreSQL on port {self.port} did not accept connections: {error}",
         )
 
     def _halt(self) -> None:
@@ -459,10 +465,8 @@ def redis_binary() -> str:
     for path in (found, "/usr/bin/redis-server", "/usr/local/bin/redis-server"):
         if path and os.access(path, os.X_OK):
             return path
-    raise RuntimeError(
-        "redis-server not found on PATH. "
-        "Install it with: apt-get install -y redis-server"
-    )
+    hint = "Install it with: apt-get install -y redis-server"
+    raise RuntimeError(f"redis-server not found on PATH. {hint}")
 
 
 class RedisServer(RunningServer):
@@ -509,7 +513,7 @@ class RedisServer(RunningServer):
                 if self.process is not None and self.process.poll() is not None:
                     code = self.process.returncode
                     raise self._fail(
-                        f"redis-server exited with code {code} on start-up"
+                        f"redis-server exited with code {code} on start-up",
                     )
                 try:
                     if client.ping():
@@ -520,7 +524,7 @@ class RedisServer(RunningServer):
         finally:
             client.close()
         raise self._fail(
-            f"redis-server on port {self.port} did not answer PING: {error}"
+            f"redis-server on port {self.port} did not answer PING: {error}",
         )
 
     def _halt(self) -> None:

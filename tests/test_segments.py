@@ -125,8 +125,24 @@ CASES: list[tuple[str, str, str, int, int, int, int]] = [
     ("triple-accent-71", TRIPLE_ACCENT + a(67), UCS2, 68, 71, 2, 67),
     ("accent-ends-at-67", a(65) + "e\u0301" + a(67), UCS2, 133, 134, 2, 67),
     ("accent-straddles-67", a(66) + "e\u0301" + a(66), UCS2, 133, 134, 3, 67),
+    ("hindi-conjunct", "नमस्ते", UCS2, 3, 6, 1, 70),  # स्ते is one cluster
     # A cluster longer than a segment cannot stay whole: it spills over by code units.
     ("oversized-cluster", "a" + "e" + "\u0301" * 100, UCS2, 2, 102, 3, 67),
+]
+
+# Real text in scripts merchants use; the JS port must cluster them as Python does.
+SCRIPT_SAMPLES = [
+    "नमस्ते दोस्तों, क्या हाल है? स्वागत है",
+    "আমি বাংলায় গান গাই ক্ষ",
+    "ਸਤਿ ਸ੍ਰੀ ਅਕਾਲ",
+    "வணக்கம் நண்பர்களே",
+    "నమస్కారం ನಮಸ್ಕಾರ നമസ്കാരം નમસ્તે ନମସ୍କାର",
+    "สวัสดีครับ ทำ ขอบคุณ",
+    "안녕하세요 반갑습니다",
+    "مرحبا بكم في متجرنا",
+    "שלום עולם",
+    "Привет! Скидка 20%",
+    "👩🏽‍💻 🧑‍🤝‍🧑 👨‍👩‍👧‍👦 🏳️‍⚧️ ❤️‍🔥 🇺🇸🇬🇧 1️⃣ #️⃣ ©️ ™️",
 ]
 
 NON_GSM_CASES = [
@@ -199,7 +215,7 @@ def test_non_gsm_lists_distinct_culprits_in_order(text, expected):
 
 def test_tables_match_the_standard():
     assert len(GSM7_BASIC) == 127  # 128 codes minus ESC
-    assert GSM7_EXTENSION == set("^{}\\[~]|€\f")
+    assert set("^{}\\[~]|€\f") == GSM7_EXTENSION
     greek = {"\u0393", "\u0394", "\u0398", "\u039b", "\u039e", "\u03a0", "\u03a3", "\u03a6"}
     assert greek | {"\u03a8", "\u03a9"} <= GSM7_BASIC
     assert not {"`", "ç", "Á", "\u2019", "α"} & GSM7_BASIC
@@ -349,8 +365,9 @@ def _run_js(tmp_path: Path, mode: str, payload: dict) -> dict:
 @pytest.mark.parametrize("mode", ["segmenter", "fallback"])
 def test_js_port_matches_python(tmp_path, mode):
     count_texts = [case[1] for case in CASES] + [text for text, _ in NON_GSM_CASES]
-    count_texts += [text for text, _ in SAFE_CASES] + list(SMART_MAP)
-    safe_texts = [text for text, _ in SAFE_CASES] + list(SMART_MAP) + [case[1] for case in CASES]
+    count_texts += [text for text, _ in SAFE_CASES] + list(SMART_MAP) + SCRIPT_SAMPLES
+    safe_texts = [text for text, _ in SAFE_CASES] + list(SMART_MAP) + SCRIPT_SAMPLES
+    safe_texts += [case[1] for case in CASES]
     out = _run_js(tmp_path, mode, {"count": count_texts, "safe": safe_texts})
 
     assert out["segmenter"] == ("function" if mode == "segmenter" else "undefined")

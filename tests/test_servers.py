@@ -159,7 +159,8 @@ def test_redis_stop_is_final_and_idempotent(tmp_path: Path) -> None:
 
 
 def test_missing_binaries_fail_loudly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr("shutil.which", lambda *_args, **_kw: None)
     monkeypatch.setattr("os.access", lambda *_args, **_kw: False)

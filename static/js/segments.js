@@ -86,16 +86,35 @@
   }
 
   var SMART_MAP = buildSmartMap();
+  var hasOwn = Object.prototype.hasOwnProperty;
 
   // --- Grapheme clusters ----------------------------------------------------------------------
   // Intl.Segmenter when the browser has it; otherwise the same approximation as segments.py.
 
   var ZWJ = '\u200d';
-  var EXTEND = /^[\p{Mn}\p{Me}\p{Mc}\u200c\u{1F3FB}-\u{1F3FF}\u{E0020}-\u{E007F}]$/u;
+  // Marks, ZWNJ, Thai/Lao SARA AM, skin-tone modifiers and emoji tag characters.
+  var EXTEND = /^[\p{Mn}\p{Me}\p{Mc}\u200c\u0e33\u0eb3\u{1F3FB}-\u{1F3FF}\u{E0020}-\u{E007F}]$/u;
   var CONTROL = /^[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]$/u;
   var REGIONAL = /^[\u{1F1E6}-\u{1F1FF}]$/u;
-  var PICTOGRAPHIC =
-    /^[\u{1F000}-\u{1FFFF}\u2190-\u2BFF\u00a9\u00ae\u203c\u2049\u2122\u2139\u3030\u303d\u3297\u3299]$/u;
+  var MODIFIER = /^[\u{1F3FB}-\u{1F3FF}]$/u;
+  var PICTOGRAPHIC = new RegExp(
+    '^[\\u{1F000}-\\u{1FFFF}\\u2190-\\u2BFF' +
+      '\\u00a9\\u00ae\\u203c\\u2049\\u2122\\u2139\\u3030\\u303d\\u3297\\u3299]$',
+    'u'
+  );
+
+  // Indic viramas that join two consonants into one conjunct (UAX #29 rule GB9c).
+  var VIRAMAS = new Set('\u094d\u09cd\u0acd\u0b4d\u0c4d\u0d4d');
+  var LETTER_OTHER = /^\p{Lo}$/u;
+
+  function isConsonantOf(ch, virama) {
+    // Each of these scripts fills one 128-code-point block.
+    return LETTER_OTHER.test(ch) && ch.codePointAt(0) >> 7 === virama.codePointAt(0) >> 7;
+  }
+
+  function isPictographic(ch) {
+    return PICTOGRAPHIC.test(ch) && !REGIONAL.test(ch) && !MODIFIER.test(ch);
+  }
 
   function isControl(ch) {
     return CONTROL.test(ch) && ch !== ZWJ && !EXTEND.test(ch);
@@ -107,7 +126,8 @@
     // CR and LF stay two clusters: Twilio counts "\r\n" as 2 characters and may split it.
     if (isControl(prev) || isControl(ch)) return false;
     if (EXTEND.test(ch) || ch === ZWJ) return true;
-    if (prev === ZWJ) return PICTOGRAPHIC.test(ch) && PICTOGRAPHIC.test(chars[0]);
+    if (prev === ZWJ) return isPictographic(ch) && isPictographic(chars[0]);
+    if (VIRAMAS.has(prev)) return isConsonantOf(ch, prev) && isConsonantOf(chars[0], prev);
     // Flags are pairs of regional indicators; a third one starts a new flag.
     return chars.length === 1 && REGIONAL.test(prev) && REGIONAL.test(ch);
   }
@@ -181,7 +201,7 @@
 
   function applyMap(text) {
     var out = '';
-    for (var ch of text) out += Object.prototype.hasOwnProperty.call(SMART_MAP, ch) ? SMART_MAP[ch] : ch;
+    for (var ch of text) out += hasOwn.call(SMART_MAP, ch) ? SMART_MAP[ch] : ch;
     return out;
   }
 

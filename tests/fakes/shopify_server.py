@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import jwt
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -80,6 +80,11 @@ class RecordedRequest:
         return json.loads(self.body or b"null")
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log(self, *args) -> None:  # keep per-request access logs out of test output
+        pass
+
+
 class GraphQLFailure(Exception):
     pass
 
@@ -106,7 +111,8 @@ class FakeShopify:
         self._failures: list[int] = []
         self._ids = iter(range(1001, 10**9))
         self._lock = threading.Lock()
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
+                                   request_handler=_QuietHandler)
         self.port = self._server.server_port
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.admin_base_template = self.base_url + "/{shop}"
