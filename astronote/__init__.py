@@ -15,9 +15,14 @@ def create_app(overrides: Mapping | None = None) -> Flask:
     if overrides:
         app.config.from_mapping(overrides)
 
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
     from astronote import cli, errors, logging, security, tasks
     from astronote.extensions import db, htmx, migrate
 
+    if app.config["PROXY_HOPS"]:  # trust X-Forwarded-* only from our own load balancer
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     logging.init_app(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))

@@ -35,9 +35,7 @@ def is_loopback(address: str | None) -> bool:
 
 def dev_signin_allowed() -> bool:
     """True only in development and only for a browser on this machine."""
-    return current_app.config["ASTRONOTE_ENV"] == "development" and is_loopback(
-        request.remote_addr
-    )
+    return current_app.config["ASTRONOTE_ENV"] == "development" and is_loopback(request.remote_addr)
 
 
 def _verify(token: str):

@@ -103,6 +103,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "IMPORT_MAX_MB": _int(env, "IMPORT_MAX_MB", 75),
         "MAX_CONTENT_LENGTH": _int(env, "IMPORT_MAX_MB", 75) * 1024 * 1024,
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").upper(),
+        "PROXY_HOPS": _int(env, "PROXY_HOPS", 0, minimum=0),
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
     }

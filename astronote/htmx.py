@@ -18,7 +18,9 @@ def render(template: str, partial: str | None = None, status: int = 200, **conte
 
 def toast(response, message: str, is_error: bool = False):
     """Ask the page (App Bridge toast, or the fallback banner) to show a message."""
-    response.headers["HX-Trigger"] = json.dumps({"astronote:toast": {"message": message, "isError": is_error}})
+    response.headers["HX-Trigger"] = json.dumps(
+        {"astronote:toast": {"message": message, "isError": is_error}}
+    )
     return response
 
 

@@ -29,9 +29,9 @@ def _reject_nul_bytes():
     """PostgreSQL text cannot hold NUL; refuse such input clearly instead of failing later."""
     if b"\x00" in request.query_string or "%00" in request.query_string.decode("latin-1"):
         abort(400, "The request contains a NUL character.")
-    if request.mimetype == "application/x-www-form-urlencoded" or request.files:
-        if any("\x00" in value for value in request.form.values()):
-            abort(400, "The form contains a NUL character.")
+    form_body = request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
+    if form_body and any("\x00" in value for value in request.form.values()):
+        abort(400, "The form contains a NUL character.")
 
 
 def init_app(app: Flask) -> None:

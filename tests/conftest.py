@@ -153,7 +153,9 @@ def make_shop(db):
     from astronote.models import Shop
 
     def make(domain: str = "alpha.myshopify.com", **fields) -> Shop:
-        shop = Shop(shop_domain=domain, name=fields.pop("name", domain.split(".")[0].title()), **fields)
+        shop = Shop(
+            shop_domain=domain, name=fields.pop("name", domain.split(".")[0].title()), **fields
+        )
         db.session.add(shop)
         db.session.commit()
         return shop

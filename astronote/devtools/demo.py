@@ -16,10 +16,46 @@ from astronote.services.contact_rows import ContactRecord
 from astronote.services.contact_upsert import write_batch
 
 DEMO_DOMAIN = "astronote-demo.myshopify.com"
-FIRST = ["Maria", "Eleni", "Nikos", "Giorgos", "Sophie", "James", "Olivia", "Liam", "Emma",
-         "Noah", "Chloé", "Lukas", "Mia", "Ava", "Lucas", "Zoë", "Dimitra", "Kostas", "Anna", "Ben"]
-LAST = ["Papadopoulos", "Smith", "Johnson", "Müller", "Brown", "Nikolaou", "Garcia", "Martin",
-        "Taylor", "Schmidt", "Georgiou", "Wilson", "Dubois", "Rossi", "Clark", "Evans"]
+FIRST = [
+    "Maria",
+    "Eleni",
+    "Nikos",
+    "Giorgos",
+    "Sophie",
+    "James",
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Chloé",
+    "Lukas",
+    "Mia",
+    "Ava",
+    "Lucas",
+    "Zoë",
+    "Dimitra",
+    "Kostas",
+    "Anna",
+    "Ben",
+]
+LAST = [
+    "Papadopoulos",
+    "Smith",
+    "Johnson",
+    "Müller",
+    "Brown",
+    "Nikolaou",
+    "Garcia",
+    "Martin",
+    "Taylor",
+    "Schmidt",
+    "Georgiou",
+    "Wilson",
+    "Dubois",
+    "Rossi",
+    "Clark",
+    "Evans",
+]
 TAGS = ["vip", "newsletter", "wholesale", "returning", "black-friday", "instagram"]
 REGIONS = ["US", "US", "GR", "GB", "DE"]
 
@@ -58,8 +94,14 @@ def seed_demo_shop(contacts: int = 300, seed: int = 7) -> tuple[Shop, bool]:
     shop = db.session.execute(select(Shop).filter_by(shop_domain=DEMO_DOMAIN)).scalar_one_or_none()
     if shop is not None:
         return shop, False
-    shop = Shop(shop_domain=DEMO_DOMAIN, name="Astronote Demo Store", is_demo=True,
-                default_region="US", timezone="America/New_York", sender_id="Astronote")
+    shop = Shop(
+        shop_domain=DEMO_DOMAIN,
+        name="Astronote Demo Store",
+        is_demo=True,
+        default_region="US",
+        timezone="America/New_York",
+        sender_id="Astronote",
+    )
     db.session.add(shop)
     db.session.flush()
     rng = random.Random(seed)

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from astronote.models.base import BigId, Base, TimestampMixin
+from astronote.models.base import Base, BigId, TimestampMixin
 
 
 class ConsentState(enum.StrEnum):

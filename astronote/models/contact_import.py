@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from astronote.models.base import BigId, Base, TimestampMixin
+from astronote.models.base import Base, BigId, TimestampMixin
 
 
 class ImportStatus(enum.StrEnum):

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from astronote.models.base import BigId, Base, TimestampMixin, now_utc
+from astronote.models.base import Base, BigId, TimestampMixin, now_utc
 
 
 class Shop(TimestampMixin, Base):

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from astronote.models.base import BigId, Base, TimestampMixin, now_utc
+from astronote.models.base import Base, BigId, TimestampMixin, now_utc
 
 
 class WebhookEvent(Base):
@@ -69,9 +69,7 @@ class Order(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     shopify_order_id: Mapped[int] = mapped_column(BigId)
-    contact_id: Mapped[int | None] = mapped_column(
-        ForeignKey("contacts.id", ondelete="SET NULL")
-    )
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
     shopify_customer_id: Mapped[int | None] = mapped_column(BigId)
     name: Mapped[str | None] = mapped_column(String(64))
     checkout_token: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -83,7 +81,9 @@ class Order(Base):
 
 class AbandonedCheckout(TimestampMixin, Base):
     __tablename__ = "abandoned_checkouts"
-    __table_args__ = (UniqueConstraint("shop_id", "checkout_token", name="uq_checkouts_shop_token"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "checkout_token", name="uq_checkouts_shop_token"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))

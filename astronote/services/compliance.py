@@ -5,6 +5,7 @@ Every action is written to compliance_records (what and when, never the data).
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from sqlalchemy import delete, or_, select
@@ -25,8 +26,15 @@ from astronote.services.phones import InvalidPhone, normalize_phone
 
 
 def _record(shop_domain: str, topic: str, webhook_id: str | None, action: str, customer=None):
-    db.session.add(ComplianceRecord(shop_domain=shop_domain, topic=topic, webhook_id=webhook_id,
-                                    shopify_customer_id=customer, action=action))
+    db.session.add(
+        ComplianceRecord(
+            shop_domain=shop_domain,
+            topic=topic,
+            webhook_id=webhook_id,
+            shopify_customer_id=customer,
+            action=action,
+        )
+    )
 
 
 def redact_shop(shop_domain: str, webhook_id: str | None) -> None:
@@ -37,8 +45,9 @@ def redact_shop(shop_domain: str, webhook_id: str | None) -> None:
         db.session.delete(shop)  # every child table cascades
         erased = f"deleted shop #{shop.id} and all its contacts, imports, orders and exports"
     db.session.execute(
-        delete(WebhookEvent).where(WebhookEvent.shop_domain == shop_domain,
-                                   WebhookEvent.webhook_id != webhook_id)
+        delete(WebhookEvent).where(
+            WebhookEvent.shop_domain == shop_domain, WebhookEvent.webhook_id != webhook_id
+        )
     )
     _record(shop_domain, "shop/redact", webhook_id, erased)
 
@@ -47,10 +56,8 @@ def _customer_contacts(shop: Shop, customer: dict) -> list[Contact]:
     clauses = []
     if customer.get("id"):
         clauses.append(Contact.shopify_customer_id == int(customer["id"]))
-    try:
+    with contextlib.suppress(InvalidPhone):
         clauses.append(Contact.phone == normalize_phone(customer.get("phone"), shop.default_region))
-    except InvalidPhone:
-        pass
     if customer.get("email"):
         clauses.append(Contact.email == str(customer["email"]).strip().lower())
     if not clauses:
@@ -73,9 +80,14 @@ def redact_customer(shop: Shop, payload: dict, webhook_id: str | None) -> None:
             .where(Order.shop_id == shop.id, Order.shopify_customer_id == int(customer["id"]))
             .values(shopify_customer_id=None, landing_site=None)
         )
-    _record(shop.shop_domain, "customers/redact", webhook_id,
-            f"deleted {len(contacts)} contact(s) with their consent history and tags; "
-            f"unlinked orders ({len(orders)} listed)", customer.get("id"))
+    _record(
+        shop.shop_domain,
+        "customers/redact",
+        webhook_id,
+        f"deleted {len(contacts)} contact(s) with their consent history and tags; "
+        f"unlinked orders ({len(orders)} listed)",
+        customer.get("id"),
+    )
 
 
 def _contact_document(contact: Contact) -> dict:
@@ -84,14 +96,24 @@ def _contact_document(contact: Contact) -> dict:
         select(ConsentEvent).filter_by(contact_id=contact.id).order_by(ConsentEvent.occurred_at)
     ).scalars()
     return {
-        "phone": contact.phone, "first_name": contact.first_name, "last_name": contact.last_name,
-        "email": contact.email, "gender": contact.gender,
+        "phone": contact.phone,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "email": contact.email,
+        "gender": contact.gender,
         "birth_date": contact.birth_date.isoformat() if contact.birth_date else None,
-        "sms_consent": contact.consent_state, "consent_source": contact.consent_source,
-        "tags": sorted(tags), "created_at": contact.created_at.isoformat(),
+        "sms_consent": contact.consent_state,
+        "consent_source": contact.consent_source,
+        "tags": sorted(tags),
+        "created_at": contact.created_at.isoformat(),
         "consent_history": [
-            {"state": e.state, "source": e.source, "evidence": e.evidence,
-             "occurred_at": e.occurred_at.isoformat()} for e in events
+            {
+                "state": e.state,
+                "source": e.source,
+                "evidence": e.evidence,
+                "occurred_at": e.occurred_at.isoformat(),
+            }
+            for e in events
         ],
     }
 
@@ -107,11 +129,18 @@ def export_customer(shop: Shop, payload: dict, webhook_id: str | None) -> Custom
         "contacts": [_contact_document(c) for c in contacts],
     }
     export = CustomerDataExport(
-        shop_id=shop.id, shopify_customer_id=customer.get("id"),
+        shop_id=shop.id,
+        shopify_customer_id=customer.get("id"),
         data_request_id=str(document["data_request_id"] or "")[:64] or None,
-        contacts_found=len(contacts), document=json.dumps(document, indent=2, default=str),
+        contacts_found=len(contacts),
+        document=json.dumps(document, indent=2, default=str),
     )
     db.session.add(export)
-    _record(shop.shop_domain, "customers/data_request", webhook_id,
-            f"prepared export with {len(contacts)} contact(s) for the merchant", customer.get("id"))
+    _record(
+        shop.shop_domain,
+        "customers/data_request",
+        webhook_id,
+        f"prepared export with {len(contacts)} contact(s) for the merchant",
+        customer.get("id"),
+    )
     return export

@@ -35,7 +35,12 @@ def push(contact_id: int) -> str:
     shop_tokens.with_admin_api(
         shop,
         lambda client, token: update_sms_consent(
-            client, shop.shop_domain, token, gid, state, "SINGLE_OPT_IN" if state == "SUBSCRIBED" else None,
+            client,
+            shop.shop_domain,
+            token,
+            gid,
+            state,
+            "SINGLE_OPT_IN" if state == "SUBSCRIBED" else None,
             contact.consent_updated_at,
         ),
     )

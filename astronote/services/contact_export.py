@@ -6,16 +6,23 @@ import csv
 import io
 from collections.abc import Iterator
 
-from sqlalchemy import select
-
 from astronote.extensions import db
 from astronote.models import Contact, Shop
 from astronote.services.contact_queries import ContactFilters, filtered, tags_for
 
 BATCH = 5000
 COLUMNS = (
-    "phone", "first_name", "last_name", "email", "gender", "birth_date",
-    "consent", "consent_source", "consent_updated_at", "tags", "created_at",
+    "phone",
+    "first_name",
+    "last_name",
+    "email",
+    "gender",
+    "birth_date",
+    "consent",
+    "consent_source",
+    "consent_updated_at",
+    "tags",
+    "created_at",
 )
 
 
@@ -46,10 +53,19 @@ def export_rows(shop: Shop, filters: ContactFilters) -> Iterator[str]:
             return
         tags = tags_for([c.id for c in batch])
         for c in batch:
-            yield _line([
-                c.phone, _safe(c.first_name), _safe(c.last_name), _safe(c.email), c.gender or "",
-                c.birth_date or "", c.consent_state, c.consent_source or "",
-                c.consent_updated_at.isoformat() if c.consent_updated_at else "",
-                _safe(",".join(tags.get(c.id, []))), c.created_at.isoformat(),
-            ])
+            yield _line(
+                [
+                    c.phone,
+                    _safe(c.first_name),
+                    _safe(c.last_name),
+                    _safe(c.email),
+                    c.gender or "",
+                    c.birth_date or "",
+                    c.consent_state,
+                    c.consent_source or "",
+                    c.consent_updated_at.isoformat() if c.consent_updated_at else "",
+                    _safe(",".join(tags.get(c.id, []))),
+                    c.created_at.isoformat(),
+                ]
+            )
         after = batch[-1].id

@@ -61,7 +61,8 @@ def run(sync_id: int) -> None:
     try:
         while True:
             nodes, next_cursor = shop_tokens.with_admin_api(
-                shop, lambda client, token: customers_page(client, shop.shop_domain, token, sync.cursor)
+                shop,
+                lambda client, token: customers_page(client, shop.shop_domain, token, sync.cursor),
             )
             _apply_page(shop, sync, nodes, next_cursor)
             if next_cursor is None:

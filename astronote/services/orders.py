@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -30,10 +31,8 @@ def _find_contact(shop: Shop, customer_id, phone) -> Contact | None:
     clauses = []
     if customer_id:
         clauses.append(Contact.shopify_customer_id == int(customer_id))
-    try:
+    with contextlib.suppress(InvalidPhone):
         clauses.append(Contact.phone == normalize_phone(phone, shop.default_region))
-    except InvalidPhone:
-        pass
     if not clauses:
         return None
     query = select(Contact).where(Contact.shop_id == shop.id, or_(*clauses)).limit(1)
@@ -42,8 +41,10 @@ def _find_contact(shop: Shop, customer_id, phone) -> Contact | None:
 
 def _customer(payload: dict) -> tuple[int | None, str | None]:
     customer = payload.get("customer") or {}
-    phone = payload.get("phone") or customer.get("phone") or (
-        (payload.get("billing_address") or {}).get("phone")
+    phone = (
+        payload.get("phone")
+        or customer.get("phone")
+        or ((payload.get("billing_address") or {}).get("phone"))
     )
     return customer.get("id"), phone
 
@@ -62,10 +63,15 @@ def record_order(shop: Shop, payload: dict) -> Order | None:
     contact = _find_contact(shop, customer_id, phone)
     ordered_at = _when(payload.get("created_at"))
     order = Order(
-        shop_id=shop.id, shopify_order_id=int(order_id), contact_id=contact.id if contact else None,
-        shopify_customer_id=customer_id, name=str(payload.get("name") or "")[:64] or None,
-        checkout_token=payload.get("checkout_token"), total_price=_money(payload.get("total_price")),
-        currency=(payload.get("currency") or None), ordered_at=ordered_at,
+        shop_id=shop.id,
+        shopify_order_id=int(order_id),
+        contact_id=contact.id if contact else None,
+        shopify_customer_id=customer_id,
+        name=str(payload.get("name") or "")[:64] or None,
+        checkout_token=payload.get("checkout_token"),
+        total_price=_money(payload.get("total_price")),
+        currency=(payload.get("currency") or None),
+        ordered_at=ordered_at,
         landing_site=str(payload.get("landing_site") or "")[:500] or None,
     )
     db.session.add(order)
@@ -76,9 +82,11 @@ def record_order(shop: Shop, payload: dict) -> Order | None:
     if order.checkout_token:  # only this checkout is recovered, never the whole shop's
         db.session.execute(
             AbandonedCheckout.__table__.update()
-            .where(AbandonedCheckout.shop_id == shop.id,
-                   AbandonedCheckout.checkout_token == order.checkout_token,
-                   AbandonedCheckout.completed_at.is_(None))
+            .where(
+                AbandonedCheckout.shop_id == shop.id,
+                AbandonedCheckout.checkout_token == order.checkout_token,
+                AbandonedCheckout.completed_at.is_(None),
+            )
             .values(completed_at=ordered_at)
         )
     return order

@@ -62,8 +62,9 @@ def _customer(shop: Shop, cid, phone, first, last, email, consent: dict | None, 
     level = consent.get("optInLevel") or consent.get("opt_in_level") or "unknown"
     source = consent.get("collectedFrom") or consent.get("consent_collected_from") or "unknown"
     evidence = f"Shopify {via}: customer {cid}, opt-in level {level}, collected from {source}"
-    return ShopifyCustomer(_gid_to_id(cid), e164, first, last, email,
-                           state.value if state else None, updated, evidence)
+    return ShopifyCustomer(
+        _gid_to_id(cid), e164, first, last, email, state.value if state else None, updated, evidence
+    )
 
 
 def _email(value) -> str | None:
@@ -75,17 +76,33 @@ def _email(value) -> str | None:
 
 def from_graphql(shop: Shop, node: dict) -> ShopifyCustomer | None:
     phone = node.get("defaultPhoneNumber") or {}
-    return _customer(shop, node.get("id"), phone.get("phoneNumber"), node.get("firstName"),
-                     node.get("lastName"), node.get("email"), phone.get("smsMarketingConsent"),
-                     "customer sync")
+    return _customer(
+        shop,
+        node.get("id"),
+        phone.get("phoneNumber"),
+        node.get("firstName"),
+        node.get("lastName"),
+        node.get("email"),
+        phone.get("smsMarketingConsent"),
+        "customer sync",
+    )
 
 
 def from_webhook(shop: Shop, payload: dict) -> ShopifyCustomer | None:
     default = payload.get("default_phone_number") or {}
-    phone = payload.get("phone") or (default.get("phone_number") if isinstance(default, dict) else None)
-    return _customer(shop, payload.get("id"), phone, payload.get("first_name"),
-                     payload.get("last_name"), payload.get("email"),
-                     payload.get("sms_marketing_consent"), "webhook")
+    phone = payload.get("phone") or (
+        default.get("phone_number") if isinstance(default, dict) else None
+    )
+    return _customer(
+        shop,
+        payload.get("id"),
+        phone,
+        payload.get("first_name"),
+        payload.get("last_name"),
+        payload.get("email"),
+        payload.get("sms_marketing_consent"),
+        "webhook",
+    )
 
 
 def upsert(shop: Shop, customers: list[ShopifyCustomer]) -> int:
@@ -104,17 +121,25 @@ def upsert(shop: Shop, customers: list[ShopifyCustomer]) -> int:
     for customer in by_phone.values():
         contact = existing.get(customer.phone)
         if contact is None:
-            contact = Contact(shop_id=shop.id, phone=customer.phone,
-                              consent_state=ConsentState.NOT_SUBSCRIBED.value)
+            contact = Contact(
+                shop_id=shop.id,
+                phone=customer.phone,
+                consent_state=ConsentState.NOT_SUBSCRIBED.value,
+            )
             db.session.add(contact)
             deltas[contact.consent_state] += 1
         if _apply(contact, customer, deltas):
             changed.append((contact, customer))
     db.session.flush()  # one flush gives every new contact its id
     db.session.add_all(
-        ConsentEvent(shop_id=shop.id, contact_id=contact.id, state=customer.consent,
-                     source=ConsentSource.SHOPIFY.value, evidence=customer.evidence[:500],
-                     occurred_at=contact.consent_updated_at)
+        ConsentEvent(
+            shop_id=shop.id,
+            contact_id=contact.id,
+            state=customer.consent,
+            source=ConsentSource.SHOPIFY.value,
+            evidence=customer.evidence[:500],
+            occurred_at=contact.consent_updated_at,
+        )
         for contact, customer in changed
     )
     contact_counts.adjust(shop.id, deltas)

@@ -23,8 +23,11 @@ def record(delivery: WebhookDelivery, raw_body: bytes) -> WebhookEvent | None:
     if seen is not None:
         return None
     event = WebhookEvent(
-        webhook_id=delivery.webhook_id, topic=delivery.topic, shop_domain=delivery.shop_domain,
-        api_version=delivery.api_version, triggered_at=delivery.triggered_at,
+        webhook_id=delivery.webhook_id,
+        topic=delivery.topic,
+        shop_domain=delivery.shop_domain,
+        api_version=delivery.api_version,
+        triggered_at=delivery.triggered_at,
         payload=raw_body.decode("utf-8", errors="replace"),
     )
     db.session.add(event)

@@ -23,12 +23,16 @@ IMPORT_STALL = timedelta(minutes=10)
 def sweep_webhook_events() -> int:
     """Apply deliveries recorded but never processed (queue outage, crashed worker)."""
     cutoff = now_utc() - WEBHOOK_GRACE
-    ids = db.session.execute(
-        select(WebhookEvent.id)
-        .where(WebhookEvent.status == "received", WebhookEvent.received_at < cutoff)
-        .order_by(WebhookEvent.id)
-        .limit(500)
-    ).scalars().all()
+    ids = (
+        db.session.execute(
+            select(WebhookEvent.id)
+            .where(WebhookEvent.status == "received", WebhookEvent.received_at < cutoff)
+            .order_by(WebhookEvent.id)
+            .limit(500)
+        )
+        .scalars()
+        .all()
+    )
     for event_id in ids:
         try:
             webhook_events.process(event_id)
@@ -36,7 +40,8 @@ def sweep_webhook_events() -> int:
         except Exception as exc:
             db.session.rollback()
             db.session.execute(
-                WebhookEvent.__table__.update().where(WebhookEvent.id == event_id)
+                WebhookEvent.__table__.update()
+                .where(WebhookEvent.id == event_id)
                 .values(error=str(exc)[:2000])
             )
             db.session.commit()
@@ -48,12 +53,16 @@ def sweep_webhook_events() -> int:
 def sweep_stalled_imports() -> int:
     """Re-enqueue imports whose worker died; the batch checkpoint makes this safe."""
     cutoff = now_utc() - IMPORT_STALL
-    ids = db.session.execute(
-        select(ContactImport.id).where(
-            ContactImport.status.in_([ImportStatus.QUEUED, ImportStatus.RUNNING]),
-            ContactImport.updated_at < cutoff,
+    ids = (
+        db.session.execute(
+            select(ContactImport.id).where(
+                ContactImport.status.in_([ImportStatus.QUEUED, ImportStatus.RUNNING]),
+                ContactImport.updated_at < cutoff,
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     for import_id in ids:
         enqueue_safely(import_contacts, import_id)
     return len(ids)
@@ -63,9 +72,13 @@ def sweep_stalled_imports() -> int:
 def refresh_expiring_tokens() -> int:
     """Refresh tokens rotate on use; refresh those close to expiry so shops stay connected."""
     soon = now_utc() + timedelta(days=7)
-    shops = db.session.execute(
-        select(Shop).where(Shop.is_active.is_(True), Shop.refresh_token_expires_at < soon)
-    ).scalars().all()
+    shops = (
+        db.session.execute(
+            select(Shop).where(Shop.is_active.is_(True), Shop.refresh_token_expires_at < soon)
+        )
+        .scalars()
+        .all()
+    )
     for shop in shops:
         try:
             shop_tokens.refresh(shop)
@@ -79,7 +92,9 @@ def refresh_expiring_tokens() -> int:
 def purge_processed_webhook_events() -> int:
     cutoff = now_utc() - timedelta(days=30)
     result = db.session.execute(
-        delete(WebhookEvent).where(WebhookEvent.status == "processed", WebhookEvent.received_at < cutoff)
+        delete(WebhookEvent).where(
+            WebhookEvent.status == "processed", WebhookEvent.received_at < cutoff
+        )
     )
     db.session.commit()
     return result.rowcount

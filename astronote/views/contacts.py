@@ -80,9 +80,12 @@ def create():
 def edit(contact_id: int):
     contact = contacts.get_contact(g.shop, contact_id)
     form = {
-        "phone": contact.phone, "first_name": contact.first_name or "",
-        "last_name": contact.last_name or "", "email": contact.email or "",
-        "gender": contact.gender or "", "consent_state": contact.consent_state,
+        "phone": contact.phone,
+        "first_name": contact.first_name or "",
+        "last_name": contact.last_name or "",
+        "email": contact.email or "",
+        "gender": contact.gender or "",
+        "consent_state": contact.consent_state,
         "birth_date": contact.birth_date.isoformat() if contact.birth_date else "",
         "tags": ", ".join(contacts.tags_of(contact)),
     }

@@ -29,7 +29,9 @@ def _safe_next(target: str | None) -> str:
 @bp.get("/sign-in")
 def sign_in():
     shops = db.session.execute(select(Shop).filter_by(is_active=True).order_by(Shop.id)).scalars()
-    return render_template("dev/sign_in.html", shops=list(shops), next=_safe_next(request.args.get("next")))
+    return render_template(
+        "dev/sign_in.html", shops=list(shops), next=_safe_next(request.args.get("next"))
+    )
 
 
 @bp.post("/sign-in")

@@ -41,7 +41,11 @@ def _check_redis() -> str:
 @bp.get("/readyz")
 def readyz():
     checks, healthy = {}, True
-    for name, check in (("database", _check_database), ("queue", _check_queue), ("redis", _check_redis)):
+    for name, check in (
+        ("database", _check_database),
+        ("queue", _check_queue),
+        ("redis", _check_redis),
+    ):
         try:
             checks[name] = check()
         except Exception as exc:  # a probe reports failures; it must not raise them
@@ -49,4 +53,6 @@ def readyz():
             healthy = False
     if not healthy:
         db.session.rollback()
-    return jsonify(status="ok" if healthy else "unavailable", checks=checks), 200 if healthy else 503
+    return jsonify(
+        status="ok" if healthy else "unavailable", checks=checks
+    ), 200 if healthy else 503

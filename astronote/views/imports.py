@@ -18,6 +18,7 @@ from astronote.tasks import enqueue_safely
 from astronote.tasks.imports import import_contacts
 
 bp = Blueprint("imports", __name__, url_prefix="/contacts/imports")
+ATTESTATION_REQUIRED = "Confirm that subscribed contacts agreed to receive SMS marketing."
 bp.before_request(load_shop)
 
 
@@ -44,9 +45,7 @@ def create():
     upload = request.files.get("file")
     try:
         if not request.form.get("consent_attested"):
-            raise ValidationFailed(
-                {"consent_attested": "Confirm that subscribed contacts agreed to receive SMS marketing."}
-            )
+            raise ValidationFailed({"consent_attested": ATTESTATION_REQUIRED})
         job = contact_import.store_upload(
             g.shop,
             upload.stream if upload else io.BytesIO(),
@@ -100,5 +99,7 @@ def errors_csv(import_id: int):
 
     filename = f"import-{job.id}-errors.csv"
     return Response(
-        rows(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+        rows(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

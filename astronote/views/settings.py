@@ -70,7 +70,9 @@ def update():
 @bp.post("/customer-sync")
 def start_customer_sync():
     if not g.shop.access_token_enc:
-        return toast(_page(_form_of(g.shop)), "This shop is not connected to Shopify.", is_error=True)
+        return toast(
+            _page(_form_of(g.shop)), "This shop is not connected to Shopify.", is_error=True
+        )
     sync_id = tasks_shopify.start_customer_sync(g.shop.id)
     return render("settings/_sync.html", sync=customer_sync.get(g.shop, sync_id))
 

@@ -26,7 +26,10 @@ log = logging.getLogger("astronote.webhooks")
 @bp.post("/shopify")
 def shopify():
     raw = request.get_data(cache=False)  # the HMAC covers the exact bytes Shopify sent
-    secrets = [current_app.config["SHOPIFY_API_SECRET"], current_app.config["SHOPIFY_API_SECRET_OLD"]]
+    secrets = [
+        current_app.config["SHOPIFY_API_SECRET"],
+        current_app.config["SHOPIFY_API_SECRET_OLD"],
+    ]
     if not verify_webhook_hmac(raw, request.headers.get(HMAC_HEADER), secrets):
         return jsonify(error="invalid_hmac"), 401
     try:

@@ -38,22 +38,52 @@ class LiveApp:
         self.processes: list[subprocess.Popen] = []
 
     def _run(self, *args: str) -> None:
-        subprocess.run([sys.executable, *args], cwd=ROOT, env=self.env, check=True,
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
     def _spawn(self, name: str, *args: str) -> None:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
-        self.processes.append(subprocess.Popen(
-            [sys.executable, *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        ))
+        self.processes.append(
+            subprocess.Popen(
+                [sys.executable, *args],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
 
     def start(self) -> LiveApp:
         self._run("-m", "flask", "--app", "wsgi", "db", "upgrade")
         self._run("-m", "flask", "--app", "wsgi", "astronote", "seed-demo", "--contacts", "25")
-        self._spawn("web", "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
-                    "--worker-class", "gthread", "--threads", "4", "wsgi:app")
-        self._spawn("worker", "-m", "huey.bin.huey_consumer", "astronote.worker.huey",
-                    "--workers", "2", "--worker-type", "thread")
+        self._spawn(
+            "web",
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            "4",
+            "wsgi:app",
+        )
+        self._spawn(
+            "worker",
+            "-m",
+            "huey.bin.huey_consumer",
+            "astronote.worker.huey",
+            "--workers",
+            "2",
+            "--worker-type",
+            "thread",
+        )
         self._wait_ready()
         return self
 

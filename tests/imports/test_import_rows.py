@@ -8,7 +8,8 @@ HEADER = b"phone,first_name,last_name,email,gender,birth_date,consent,tags\n"
 
 def test_import_creates_contacts_with_normalised_phones_and_tags(upload, state, shop):
     body = HEADER + (
-        b"+14155550123,Ada,Lovelace,ADA@Example.com,female,1990-12-10,subscribed,\"vip, Newsletter\"\n"
+        b"+14155550123,Ada,Lovelace,ADA@Example.com,female,1990-12-10,subscribed,"
+        b'"vip, Newsletter"\n'
         b"(415) 555-0124,Bob,,,m,,no,\n"
     )
     response = upload(body)
@@ -16,12 +17,19 @@ def test_import_creates_contacts_with_normalised_phones_and_tags(upload, state, 
     assert "/contacts/imports/" in response.headers["HX-Location"]
     job = state.last_import()
     assert (job.status, job.created_count, job.updated_count, job.error_count) == (
-        "completed", 2, 0, 0
+        "completed",
+        2,
+        0,
+        0,
     )
     contacts = state.contacts(shop)
     assert set(contacts) == {"+14155550123", "+14155550124"}
     ada = contacts["+14155550123"]
-    assert (ada.email, ada.gender, str(ada.birth_date)) == ("ada@example.com", "female", "1990-12-10")
+    assert (ada.email, ada.gender, str(ada.birth_date)) == (
+        "ada@example.com",
+        "female",
+        "1990-12-10",
+    )
     assert state.tags(ada) == ["newsletter", "vip"]
     assert contacts["+14155550124"].consent_state == "unsubscribed"
     assert [e.source for e in state.history(ada)] == ["import"]
@@ -100,7 +108,12 @@ def test_import_never_touches_another_shop(upload, state, db, make_shop):
     from astronote.services.contact_rows import ContactRecord
     from astronote.services.contact_upsert import write_batch
 
-    write_batch(other.id, 0, {"first_name"}, [ContactRecord(line=2, phone="+14155550123", first_name="Theirs")])
+    write_batch(
+        other.id,
+        0,
+        {"first_name"},
+        [ContactRecord(line=2, phone="+14155550123", first_name="Theirs")],
+    )
     db.session.commit()
     upload(b"phone,first_name\n+14155550123,Ours\n")
     assert state.contacts(other)["+14155550123"].first_name == "Theirs"

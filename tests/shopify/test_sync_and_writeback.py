@@ -11,11 +11,15 @@ def test_sync_now_pages_through_customers_and_survives_throttling(installed, sho
     for n in range(260):
         shopify.add_customer(SHOP, phone=f"+1415555{1000 + n}", sms_state="SUBSCRIBED")
     shopify.throttle_next(1, requested_cost=60, available=50, restore_rate=100.0)
-    response = client.post("/settings/customer-sync", headers={**bearer(SHOP), "HX-Request": "true"})
+    response = client.post(
+        "/settings/customer-sync", headers={**bearer(SHOP), "HX-Request": "true"}
+    )
     assert response.status_code == 200
     assert 'data-status="completed"' in response.get_data(as_text=True) or True
     db.session.expire_all()
-    sync = db.session.execute(select(CustomerSync).order_by(CustomerSync.id.desc())).scalars().first()
+    sync = (
+        db.session.execute(select(CustomerSync).order_by(CustomerSync.id.desc())).scalars().first()
+    )
     assert (sync.status, sync.pages, sync.imported) == ("completed", 2, 260)
     total = db.session.execute(select(func.count()).select_from(Contact)).scalar_one()
     assert total == 260
@@ -43,6 +47,9 @@ def test_profile_edit_without_consent_change_writes_nothing_back(installed, shop
     shopify.add_customer(SHOP, phone="+14155550123", sms_state="SUBSCRIBED")
     client.post("/settings/customer-sync", headers=bearer(SHOP))
     contact = db.session.execute(select(Contact)).scalar_one()
-    client.post(f"/contacts/{contact.id}", headers=bearer(SHOP),
-                data={"phone": contact.phone, "first_name": "New", "consent_state": "subscribed"})
+    client.post(
+        f"/contacts/{contact.id}",
+        headers=bearer(SHOP),
+        data={"phone": contact.phone, "first_name": "New", "consent_state": "subscribed"},
+    )
     assert shopify.consent_updates == []

@@ -17,7 +17,9 @@ from tests.shopify.conftest import SHOP, as_json, iso
 
 
 def _count(db, model, **filters) -> int:
-    return db.session.execute(select(func.count()).select_from(model).filter_by(**filters)).scalar_one()
+    return db.session.execute(
+        select(func.count()).select_from(model).filter_by(**filters)
+    ).scalar_one()
 
 
 def _contact(db, phone) -> Contact | None:
@@ -32,8 +34,9 @@ def test_bad_hmac_is_401_and_nothing_is_recorded(installed, deliver, db):
 
 
 def test_missing_hmac_and_tampered_body_are_401(installed, client, db):
-    body, headers = signed_webhook("test-api-secret-that-is-32-bytes-long!", "shop/redact", SHOP,
-                                   {"shop_domain": SHOP})
+    body, headers = signed_webhook(
+        "test-api-secret-that-is-32-bytes-long!", "shop/redact", SHOP, {"shop_domain": SHOP}
+    )
     assert client.post("/webhooks/shopify", data=body + b" ", headers=headers).status_code == 401
     headers.pop("X-Shopify-Hmac-Sha256")
     assert client.post("/webhooks/shopify", data=body, headers=headers).status_code == 401
@@ -42,9 +45,12 @@ def test_missing_hmac_and_tampered_body_are_401(installed, client, db):
 
 def test_old_secret_is_accepted_during_rotation(app, installed, db):
     app.config["SHOPIFY_API_SECRET_OLD"] = "the-previous-secret-the-previous-1"
-    body, headers = signed_webhook(app.config["SHOPIFY_API_SECRET_OLD"], "orders/create", SHOP,
-                                   {"id": 5, "created_at": iso()})
-    assert app.test_client().post("/webhooks/shopify", data=body, headers=headers).status_code == 200
+    body, headers = signed_webhook(
+        app.config["SHOPIFY_API_SECRET_OLD"], "orders/create", SHOP, {"id": 5, "created_at": iso()}
+    )
+    assert (
+        app.test_client().post("/webhooks/shopify", data=body, headers=headers).status_code == 200
+    )
 
 
 def test_replayed_delivery_is_processed_once(installed, deliver, db):
@@ -59,11 +65,13 @@ def test_replayed_delivery_is_processed_once(installed, deliver, db):
 
 
 def test_garbage_headers_and_body_get_clear_4xx(installed, client):
-    body, headers = signed_webhook("test-api-secret-that-is-32-bytes-long!", "orders/create",
-                                   "not a shop", {"id": 1})
+    body, headers = signed_webhook(
+        "test-api-secret-that-is-32-bytes-long!", "orders/create", "not a shop", {"id": 1}
+    )
     assert client.post("/webhooks/shopify", data=body, headers=headers).status_code == 400
-    raw, headers = signed_webhook("test-api-secret-that-is-32-bytes-long!", "orders/create", SHOP,
-                                  b"{not json")
+    raw, headers = signed_webhook(
+        "test-api-secret-that-is-32-bytes-long!", "orders/create", SHOP, b"{not json"
+    )
     response = client.post("/webhooks/shopify", data=raw, headers=headers)
     assert response.status_code == 400 and as_json(response)["error"] == "invalid_json"
 
@@ -87,13 +95,25 @@ def test_shop_redact_erases_everything_and_logs_it(installed, deliver, db):
 
 
 def test_customer_redact_erases_that_customer_only(installed, deliver, db):
-    deliver("customers/create", {"id": 501, "phone": "+14155550101", "email": "ada@example.com",
-                                 "sms_marketing_consent": {"state": "subscribed",
-                                                           "consent_updated_at": iso(-5)}})
+    deliver(
+        "customers/create",
+        {
+            "id": 501,
+            "phone": "+14155550101",
+            "email": "ada@example.com",
+            "sms_marketing_consent": {"state": "subscribed", "consent_updated_at": iso(-5)},
+        },
+    )
     deliver("customers/create", {"id": 502, "phone": "+14155550102"})
     assert _count(db, ConsentEvent) == 1
-    response = deliver("customers/redact", {"shop_domain": SHOP, "customer": {
-        "id": 501, "email": "ada@example.com", "phone": "+14155550101"}, "orders_to_redact": [1]})
+    response = deliver(
+        "customers/redact",
+        {
+            "shop_domain": SHOP,
+            "customer": {"id": 501, "email": "ada@example.com", "phone": "+14155550101"},
+            "orders_to_redact": [1],
+        },
+    )
     assert response.status_code == 200
     assert _contact(db, "+14155550101") is None and _contact(db, "+14155550102") is not None
     assert _count(db, ConsentEvent) == 0
@@ -102,10 +122,23 @@ def test_customer_redact_erases_that_customer_only(installed, deliver, db):
 
 
 def test_data_request_builds_an_export_the_merchant_can_download(installed, deliver, client, db):
-    deliver("customers/create", {"id": 601, "phone": "+14155550101", "first_name": "Ada",
-                                 "sms_marketing_consent": {"state": "subscribed"}})
-    deliver("customers/data_request", {"shop_domain": SHOP, "customer": {
-        "id": 601, "phone": "+14155550101"}, "data_request": {"id": 42}})
+    deliver(
+        "customers/create",
+        {
+            "id": 601,
+            "phone": "+14155550101",
+            "first_name": "Ada",
+            "sms_marketing_consent": {"state": "subscribed"},
+        },
+    )
+    deliver(
+        "customers/data_request",
+        {
+            "shop_domain": SHOP,
+            "customer": {"id": 601, "phone": "+14155550101"},
+            "data_request": {"id": 42},
+        },
+    )
     export = db.session.execute(select(CustomerDataExport)).scalar_one()
     assert export.contacts_found == 1
     from tests.conftest import bearer
@@ -122,34 +155,70 @@ def test_data_request_builds_an_export_the_merchant_can_download(installed, deli
 
 
 def test_customer_update_takes_newer_consent_but_never_older(installed, deliver, db):
-    deliver("customers/create", {"id": 7, "phone": "+14155550107",
-                                 "sms_marketing_consent": {"state": "subscribed",
-                                                           "consent_updated_at": iso(-60)}})
+    deliver(
+        "customers/create",
+        {
+            "id": 7,
+            "phone": "+14155550107",
+            "sms_marketing_consent": {"state": "subscribed", "consent_updated_at": iso(-60)},
+        },
+    )
     contact = _contact(db, "+14155550107")
     assert contact.consent_state == "subscribed" and contact.shopify_customer_id == 7
-    deliver("customers/update", {"id": 7, "phone": "+14155550107",
-                                 "sms_marketing_consent": {"state": "not_subscribed",
-                                                           "consent_updated_at": iso(-120)}})
+    deliver(
+        "customers/update",
+        {
+            "id": 7,
+            "phone": "+14155550107",
+            "sms_marketing_consent": {"state": "not_subscribed", "consent_updated_at": iso(-120)},
+        },
+    )
     assert _contact(db, "+14155550107").consent_state == "subscribed"  # stale: ignored
-    deliver("customers/update", {"id": 7, "phone": "+14155550107",
-                                 "sms_marketing_consent": {"state": "unsubscribed",
-                                                           "consent_updated_at": iso(-1)}})
+    deliver(
+        "customers/update",
+        {
+            "id": 7,
+            "phone": "+14155550107",
+            "sms_marketing_consent": {"state": "unsubscribed", "consent_updated_at": iso(-1)},
+        },
+    )
     assert _contact(db, "+14155550107").consent_state == "unsubscribed"
 
 
 def test_order_links_contact_and_recovers_only_its_checkout(installed, deliver, db):
     deliver("customers/create", {"id": 8, "phone": "+14155550108"})
     for token in ("chk-a", "chk-b"):
-        deliver("checkouts/create", {"token": token, "customer": {"id": 8}, "updated_at": iso(-30),
-                                     "line_items": [{}], "abandoned_checkout_url": "https://x/r"})
-    deliver("checkouts/update", {"token": "chk-a", "customer": {"id": 8}, "updated_at": iso(-40),
-                                 "line_items": [{}, {}]})  # older than what we hold: ignored
-    deliver("orders/create", {"id": 900, "customer": {"id": 8}, "checkout_token": "chk-a",
-                              "total_price": "25.50", "currency": "EUR", "created_at": iso()})
+        deliver(
+            "checkouts/create",
+            {
+                "token": token,
+                "customer": {"id": 8},
+                "updated_at": iso(-30),
+                "line_items": [{}],
+                "abandoned_checkout_url": "https://x/r",
+            },
+        )
+    deliver(
+        "checkouts/update",
+        {"token": "chk-a", "customer": {"id": 8}, "updated_at": iso(-40), "line_items": [{}, {}]},
+    )  # older than what we hold: ignored
+    deliver(
+        "orders/create",
+        {
+            "id": 900,
+            "customer": {"id": 8},
+            "checkout_token": "chk-a",
+            "total_price": "25.50",
+            "currency": "EUR",
+            "created_at": iso(),
+        },
+    )
     contact = _contact(db, "+14155550108")
     assert contact.orders_count == 1 and contact.last_order_at is not None
     order = db.session.execute(select(Order)).scalar_one()
     assert order.contact_id == contact.id and float(order.total_price) == 25.5
-    checkouts = {c.checkout_token: c for c in db.session.execute(select(AbandonedCheckout)).scalars()}
+    checkouts = {
+        c.checkout_token: c for c in db.session.execute(select(AbandonedCheckout)).scalars()
+    }
     assert checkouts["chk-a"].completed_at is not None and checkouts["chk-a"].line_item_count == 1
     assert checkouts["chk-b"].completed_at is None

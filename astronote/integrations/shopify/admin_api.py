@@ -23,8 +23,9 @@ TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.Chu
 
 
 class AdminApiError(Exception):
-    def __init__(self, message: str, *, status: int = 0, errors: list | None = None,
-                 data: dict | None = None):
+    def __init__(
+        self, message: str, *, status: int = 0, errors: list | None = None, data: dict | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.errors = errors or []
@@ -99,8 +100,9 @@ def _parse(response: requests.Response) -> dict:
     if status == 401:
         raise AdminApiUnauthorized("access token rejected", status=401)
     if status == 429:
-        raise _Retry(AdminApiThrottled("HTTP 429", status=429),
-                     _header_float(response, "Retry-After"))
+        raise _Retry(
+            AdminApiThrottled("HTTP 429", status=429), _header_float(response, "Retry-After")
+        )
     if status >= 500:
         raise _Retry(AdminApiUnavailable(f"HTTP {status}", status=status))
     if status != 200:  # 402 frozen, 403 missing scope, 404 shop gone, 423 locked
@@ -152,14 +154,13 @@ class AdminApiClient:
     def backoff(self, attempt: int, hint: float | None) -> float:
         """The server's hint when given, else base * 2**attempt; plus up to 25% jitter so
         workers throttled together don't retry in lockstep."""
-        if hint is not None:  # floor it: a bucket reading racing the refill can say 0 s
-            delay = max(hint, MIN_HINT_DELAY)
-        else:
-            delay = self.base_delay * 2**attempt
+        # Floor the hint: a bucket reading racing the refill can say 0 s.
+        delay = max(hint, MIN_HINT_DELAY) if hint is not None else self.base_delay * 2**attempt
         return min(delay * (1 + 0.25 * self.jitter()), self.max_delay)
 
-    def execute(self, shop: str, access_token: str, query: str,
-                variables: dict | None = None) -> dict:
+    def execute(
+        self, shop: str, access_token: str, query: str, variables: dict | None = None
+    ) -> dict:
         """POST the query; return `data` or raise an AdminApiError subclass."""
         url = self.url(shop)
         payload = {"query": query, "variables": variables or {}}
@@ -213,8 +214,9 @@ WRITABLE_SMS_STATES = frozenset({"SUBSCRIBED", "UNSUBSCRIBED", "PENDING"})
 OPT_IN_LEVELS = frozenset({"SINGLE_OPT_IN", "CONFIRMED_OPT_IN", "UNKNOWN"})
 
 
-def customers_page(client: AdminApiClient, shop: str, token: str, after: str | None,
-                   page_size: int = 250) -> tuple[list[dict], str | None]:
+def customers_page(
+    client: AdminApiClient, shop: str, token: str, after: str | None, page_size: int = 250
+) -> tuple[list[dict], str | None]:
     """One page of customers with a phone; returns (nodes, cursor of the next page or None)."""
     variables = {"first": min(page_size, 250), "after": after, "query": "phone:*"}
     page = client.execute(shop, token, CUSTOMERS_WITH_PHONE, variables)["customers"]
@@ -222,8 +224,9 @@ def customers_page(client: AdminApiClient, shop: str, token: str, after: str | N
     return page["nodes"], (info["endCursor"] if info["hasNextPage"] else None)
 
 
-def iter_customers_with_phone(client: AdminApiClient, shop: str, token: str,
-                              page_size: int = 250) -> Iterator[dict]:
+def iter_customers_with_phone(
+    client: AdminApiClient, shop: str, token: str, page_size: int = 250
+) -> Iterator[dict]:
     """Yield every customer that has a phone number, one page (≤250) per request."""
     after = None
     while True:
@@ -233,9 +236,15 @@ def iter_customers_with_phone(client: AdminApiClient, shop: str, token: str,
             return
 
 
-def update_sms_consent(client: AdminApiClient, shop: str, token: str, customer_gid: str,
-                       state: str, opt_in_level: str | None,
-                       updated_at: datetime | None) -> dict:
+def update_sms_consent(
+    client: AdminApiClient,
+    shop: str,
+    token: str,
+    customer_gid: str,
+    state: str,
+    opt_in_level: str | None,
+    updated_at: datetime | None,
+) -> dict:
     """Write a customer's SMS consent to Shopify; return the updated customer.
 
     `updated_at` is an aware datetime (when consent was collected) or None for "now".

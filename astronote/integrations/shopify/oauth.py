@@ -119,20 +119,26 @@ class ShopifyOAuthClient:
 
     def exchange_id_token(self, shop: str, id_token: str) -> AccessToken:
         """Exchange a *verified* session token for an expiring offline token."""
-        return self._request_token(shop, {
-            "grant_type": TOKEN_EXCHANGE_GRANT,
-            "subject_token": id_token,
-            "subject_token_type": ID_TOKEN_TYPE,
-            "requested_token_type": OFFLINE_TOKEN_TYPE,
-            "expiring": 1,
-        })
+        return self._request_token(
+            shop,
+            {
+                "grant_type": TOKEN_EXCHANGE_GRANT,
+                "subject_token": id_token,
+                "subject_token_type": ID_TOKEN_TYPE,
+                "requested_token_type": OFFLINE_TOKEN_TYPE,
+                "expiring": 1,
+            },
+        )
 
     def refresh(self, shop: str, refresh_token: str) -> AccessToken:
         """Trade a refresh token for a new access token and a new (rotated) refresh token."""
-        return self._request_token(shop, {
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-        })
+        return self._request_token(
+            shop,
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": refresh_token,
+            },
+        )
 
     def _request_token(self, shop: str, grant: dict) -> AccessToken:
         url = admin_base_url(self.admin_base_template, shop) + "/admin/oauth/access_token"
@@ -174,5 +180,6 @@ def _handle_response(response: requests.Response, now: datetime) -> AccessToken:
     body = _json(response)
     error = str(body.get("error") or f"http_{status}")
     detail = str(body.get("error_description") or "")[:200]
-    raise ShopifyAuthError(f"token request rejected: {error} {detail}".strip(),
-                           status=status, error=error)
+    raise ShopifyAuthError(
+        f"token request rejected: {error} {detail}".strip(), status=status, error=error
+    )
