@@ -33,9 +33,24 @@ def is_loopback(address: str | None) -> bool:
         return False
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
 def dev_signin_allowed() -> bool:
-    """True only in development and only for a browser on this machine."""
-    return current_app.config["ASTRONOTE_ENV"] == "development" and is_loopback(request.remote_addr)
+    """True only in development and only for a browser on this machine.
+
+    A tunnel (ngrok, cloudflared) also connects from loopback, so the Host must
+    be a loopback name too and no proxy may have forwarded the request.
+    """
+    host = request.host.lower()
+    host = host if host.startswith("[") else host.rsplit(":", 1)[0]
+    return (
+        current_app.config["ASTRONOTE_ENV"] == "development"
+        and is_loopback(request.remote_addr)
+        and (host in LOOPBACK_HOSTS or host.startswith("[::1]"))
+        and "X-Forwarded-For" not in request.headers
+        and "Forwarded" not in request.headers
+    )
 
 
 def _verify(token: str):

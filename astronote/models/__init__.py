@@ -1,6 +1,15 @@
 """Every model, re-exported so Alembic autogenerate sees them."""
 
 from astronote.models.base import Base, now_utc
+from astronote.models.campaign import (
+    FINAL_STATES,
+    PENDING_STATES,
+    Campaign,
+    CampaignStatus,
+    Message,
+    MessageStatus,
+    UnmatchedDeliveryReport,
+)
 from astronote.models.contact import (
     ConsentEvent,
     ConsentSource,
@@ -10,6 +19,7 @@ from astronote.models.contact import (
     Gender,
     ShopContactCount,
 )
+from astronote.models.credit import CreditBalance, CreditLedgerEntry, LedgerKind
 from astronote.models.contact_import import (
     ContactImport,
     ContactImportChunk,
@@ -27,6 +37,16 @@ from astronote.models.shopify import (
 )
 
 __all__ = [
+    "FINAL_STATES",
+    "PENDING_STATES",
+    "Campaign",
+    "CampaignStatus",
+    "CreditBalance",
+    "CreditLedgerEntry",
+    "LedgerKind",
+    "Message",
+    "MessageStatus",
+    "UnmatchedDeliveryReport",
     "AbandonedCheckout",
     "ComplianceRecord",
     "CustomerDataExport",

@@ -1,14 +1,18 @@
 """Write a batch of imported contacts with a handful of set-based statements.
 
-No per-row ORM objects: one lookup, one INSERT ... ON CONFLICT DO NOTHING, one
-executemany UPDATE, then bulk inserts for consent history and tags.
+No per-row ORM objects. One lookup classifies the batch (new, update, or a
+phone this import already wrote). On PostgreSQL the batch is then COPYed into
+a temporary staging table and merged with INSERT ... SELECT ... ON CONFLICT and
+UPDATE ... FROM (contact_upsert_pg); elsewhere an executemany INSERT and UPDATE
+and bulk inserts for consent history and tags do the same work.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import String, any_, bindparam, func, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from astronote.extensions import db
 from astronote.models import ConsentEvent, ConsentSource, ConsentState, Contact, ContactTag, now_utc
@@ -16,6 +20,7 @@ from astronote.services.contact_rows import ContactRecord, RowError
 from astronote.services.sql import insert
 
 PROFILE_FIELDS = ("first_name", "last_name", "email", "gender", "birth_date")
+DUPLICATE = "Duplicate phone: this number appears earlier in the file."
 contacts = Contact.__table__
 
 
@@ -26,10 +31,47 @@ class BatchOutcome:
     errors: list[RowError] = field(default_factory=list)
 
 
-def _existing(shop_id: int, phones: list[str]) -> dict[str, tuple]:
+def _postgres() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def existing(shop_id: int, phones: list[str]) -> dict[str, tuple]:
+    """phone -> (id, consent_state, last_import_id) for the phones the shop already has."""
     query = select(contacts.c.phone, contacts.c.id, contacts.c.consent_state, contacts.c.last_import_id)
-    query = query.where(contacts.c.shop_id == shop_id, contacts.c.phone.in_(phones))
+    if _postgres():  # one array parameter instead of thousands of placeholders
+        match = contacts.c.phone == any_(literal(phones, ARRAY(String)))
+    else:
+        match = contacts.c.phone.in_(phones)
+    query = query.where(contacts.c.shop_id == shop_id, match)
     return {row.phone: tuple(row)[1:] for row in db.session.execute(query)}
+
+
+def classify(batch: list[ContactRecord], found: dict, import_id: int, outcome: BatchOutcome):
+    """Split into new records and (record, contact id, consent changed) updates.
+
+    A phone whose row this import already wrote is a duplicate of an earlier
+    line (first wins): it becomes a row error.
+    """
+    fresh, updates = [], []
+    for record in batch:
+        row = found.get(record.phone)
+        if row is None:
+            fresh.append(record)
+        elif row[2] == import_id:
+            outcome.errors.append(RowError(record.line, record.phone, DUPLICATE))
+        else:
+            changed = record.consent is not None and record.consent != row[1]
+            updates.append((record, row[0], changed))
+    return fresh, updates
+
+
+def reclassify_raced(shop_id: int, import_id: int, raced: list, outcome: BatchOutcome) -> list:
+    """Rows created concurrently (a webhook, a merchant) since the lookup become updates."""
+    vanished, updates = classify(raced, existing(shop_id, [r.phone for r in raced]), import_id,
+                                 outcome)
+    if vanished:  # inserted, then deleted, meanwhile: let the task retry from its checkpoint
+        raise RuntimeError(f"contact {vanished[0].phone} changed during the import; retrying")
+    return updates
 
 
 def _insert_new(shop_id: int, import_id: int, records: list[ContactRecord], now) -> dict[str, int]:
@@ -85,7 +127,7 @@ def _history(shop_id: int, evidence: str, changes: list[tuple[int, str, int]], n
                 {"shop_id": shop_id, "contact_id": cid, "state": state, "occurred_at": now,
                  "source": ConsentSource.IMPORT.value,
                  "evidence": f"{evidence}, line {line}"}
-                for cid, state, line in changes
+                for cid, state, line in sorted(changes, key=lambda change: change[2])
             ],
         )
 
@@ -96,6 +138,30 @@ def _tags(shop_id: int, pairs: list[tuple[int, str]]) -> None:
         db.session.execute(stmt, [{"contact_id": c, "tag": t, "shop_id": shop_id} for c, t in pairs])
 
 
+def _write_generic(shop_id, import_id, present, batch, evidence, outcome) -> None:
+    now = now_utc()
+    fresh, updates = classify(batch, existing(shop_id, [r.phone for r in batch]), import_id,
+                              outcome)
+    ids = _insert_new(shop_id, import_id, fresh, now)
+    raced = [r for r in fresh if r.phone not in ids]
+    if raced:
+        updates += reclassify_raced(shop_id, import_id, raced, outcome)
+    _update_existing(import_id, present, updates, now)
+    changes, tag_pairs = [], []
+    for record in fresh:
+        if record.phone in ids:
+            if record.consent is not None:
+                changes.append((ids[record.phone], record.consent, record.line))
+            tag_pairs.extend((ids[record.phone], tag) for tag in record.tags)
+    for record, contact_id, changed in updates:
+        if changed:
+            changes.append((contact_id, record.consent, record.line))
+        tag_pairs.extend((contact_id, tag) for tag in record.tags)
+    outcome.created, outcome.updated = len(ids), len(updates)
+    _history(shop_id, evidence, changes, now)
+    _tags(shop_id, tag_pairs)
+
+
 def write_batch(
     shop_id: int,
     import_id: int,
@@ -104,32 +170,12 @@ def write_batch(
     evidence: str | None = None,
 ):
     """Upsert one batch (unique phones); rows already written by this import are duplicates."""
-    now = now_utc()
     outcome = BatchOutcome()
-    existing = _existing(shop_id, [r.phone for r in batch])
-    fresh = [r for r in batch if r.phone not in existing]
-    ids = _insert_new(shop_id, import_id, fresh, now)
-    raced = [r for r in fresh if r.phone not in ids]
-    if raced:  # created concurrently (a webhook, a merchant) since the lookup
-        existing.update(_existing(shop_id, [r.phone for r in raced]))
-    outcome.created = len(ids)
-    updates, changes, tag_pairs = [], [], []
-    for record in batch:
-        if record.phone in ids:
-            contact_id, changed = ids[record.phone], record.consent is not None
-        else:
-            contact_id, old_consent, last_import = existing[record.phone]
-            if last_import == import_id:
-                outcome.errors.append(RowError(record.line, record.phone, "Duplicate phone: this number appears earlier in the file."))
-                continue
-            changed = record.consent is not None and record.consent != old_consent
-            updates.append((record, contact_id, changed))
-        if changed:
-            changes.append((contact_id, record.consent, record.line))
-        tag_pairs.extend((contact_id, tag) for tag in record.tags)
-    _update_existing(import_id, present, updates, now)
-    outcome.updated = len(updates)
     evidence = evidence or f"CSV import #{import_id} (merchant attested consent)"
-    _history(shop_id, evidence, changes, now)
-    _tags(shop_id, tag_pairs)
+    if _postgres():
+        from astronote.services.contact_upsert_pg import write_staged
+
+        write_staged(shop_id, import_id, present, batch, evidence, outcome)
+    else:
+        _write_generic(shop_id, import_id, present, batch, evidence, outcome)
     return outcome

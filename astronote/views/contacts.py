@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, Response, g, request, stream_with_context, url_for
+from sqlalchemy.exc import IntegrityError
 
 from astronote.auth import load_shop
 from astronote.errors import ValidationFailed
@@ -17,6 +18,12 @@ from astronote.tasks import enqueue_safely
 from astronote.tasks.shopify import push_consent
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
+
+
+def _phone_taken(phone: str) -> dict[str, str]:
+    return {"phone": f"Another contact already has the number {phone}."}
+
+
 CURSOR = re.compile(r"[0-9]{1,18}")  # ASCII digits only; "²".isdigit() is True
 bp.before_request(load_shop)
 
@@ -69,10 +76,13 @@ def create():
     try:
         data = contacts.parse_form(request.form, g.shop.default_region)
         contact = contacts.create_contact(g.shop, data, _evidence())
+        db.session.commit()
     except ValidationFailed as exc:
         db.session.rollback()
         return _form_page(form=request.form, errors=exc.field_errors, status=422)
-    db.session.commit()
+    except IntegrityError:  # the same phone written concurrently (a webhook, a double submit)
+        db.session.rollback()
+        return _form_page(form=request.form, errors=_phone_taken(data.phone), status=422)
     return toast(redirect_to(url_for("contacts.edit", contact_id=contact.id)), "Contact added")
 
 
@@ -98,11 +108,13 @@ def update(contact_id: int):
     try:
         data = contacts.parse_form(request.form, g.shop.default_region)
         consent_changed = contacts.update_contact(g.shop, contact, data, _evidence())
-    except ValidationFailed as exc:
+        db.session.commit()
+    except (ValidationFailed, IntegrityError) as exc:
         db.session.rollback()
+        taken = isinstance(exc, IntegrityError)
+        errors = _phone_taken(data.phone) if taken else exc.field_errors
         contact = contacts.get_contact(g.shop, contact_id)
-        return _form_page(contact=contact, form=request.form, errors=exc.field_errors, status=422)
-    db.session.commit()
+        return _form_page(contact=contact, form=request.form, errors=errors, status=422)
     if consent_changed and consent_writeback.needs_push(contact):
         enqueue_safely(push_consent, contact.id)
     return toast(redirect_to(url_for("contacts.edit", contact_id=contact.id)), "Contact saved")

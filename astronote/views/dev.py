@@ -6,6 +6,8 @@ that is not on this machine even there.
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
@@ -14,6 +16,7 @@ from astronote.extensions import db
 from astronote.models import Shop
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
+SAFE_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*")
 
 
 @bp.before_request
@@ -23,7 +26,10 @@ def _loopback_only():
 
 
 def _safe_next(target: str | None) -> str:
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+    """Only a plain local path: browsers ignore tabs and backslashes, so refuse them."""
+    if not target or not SAFE_PATH.fullmatch(target) or target.startswith("//"):
+        return "/"
+    return target
 
 
 @bp.get("/sign-in")

@@ -1,0 +1,60 @@
+"""Personalise a message for one recipient and append the shop's opt-out text."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from astronote.models import Shop
+from astronote.services.segments import segment_count
+
+MAX_BODY = 1600
+VARIABLE = re.compile(r"\{\{\s*([A-Za-z_.]+)\s*\}\}")
+# Canonical names, plus the spellings the original app's templates used.
+ALIASES = {
+    "first_name": "first_name", "firstname": "first_name", "customer.first_name": "first_name",
+    "last_name": "last_name", "lastname": "last_name", "customer.last_name": "last_name",
+    "shop_name": "shop_name", "shopname": "shop_name",
+    "discount_code": "discount_code", "discountcode": "discount_code",
+}
+VARIABLES = ("first_name", "last_name", "shop_name", "discount_code")
+DEFAULT_OPT_OUT = "Reply STOP to opt out"
+
+
+def _canonical(name: str) -> str | None:
+    key = name.lower()
+    return ALIASES.get(key) or ALIASES.get(key.replace("_", ""))
+
+
+def unknown_variables(body: str) -> list[str]:
+    """Placeholders we cannot fill: refused at compose time, never sent raw."""
+    return sorted({m.group(1) for m in VARIABLE.finditer(body) if _canonical(m.group(1)) is None})
+
+
+def opt_out_text(shop: Shop) -> str:
+    return DEFAULT_OPT_OUT
+
+
+def render(body: str, values: Mapping[str, str | None], opt_out: str | None) -> str:
+    """Fill placeholders (missing values become empty) and append the opt-out line."""
+
+    def fill(match: re.Match) -> str:
+        name = _canonical(match.group(1))
+        return (values.get(name) or "") if name else match.group(0)
+
+    text = VARIABLE.sub(fill, body).strip()  # newlines inside the body are kept as written
+    return f"{text}\n{opt_out}" if opt_out else text
+
+
+def values_for(shop: Shop, first_name, last_name, discount_code) -> dict[str, str | None]:
+    return {
+        "first_name": first_name,
+        "last_name": last_name,
+        "shop_name": shop.display_name,
+        "discount_code": discount_code,
+    }
+
+
+def segments_for(shop: Shop, body: str, first_name, last_name, discount_code) -> int:
+    values = values_for(shop, first_name, last_name, discount_code)
+    return segment_count(render(body, values, opt_out_text(shop)))

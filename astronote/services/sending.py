@@ -1,0 +1,215 @@
+"""Send claimed messages through Mitto: exactly once, or visibly `unknown`.
+
+Each chunk walks claimed → submitting (committed before the HTTP call, fenced
+by the claim token) → accepted/failed/unknown. A worker that dies leaves
+`claimed` rows (never sent: requeued) or `submitting` rows (maybe sent: become
+`unknown`, never resent). Consent is re-checked right before every chunk.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select, update
+
+from astronote.extensions import db
+from astronote.integrations.mitto import (
+    MittoAuthError,
+    MittoPermanentError,
+    MittoRetryableError,
+    MittoUnknownOutcomeError,
+    MittoValidationError,
+    OutboundSms,
+)
+from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop, now_utc
+from astronote.services import credits, provider
+from astronote.services.rendering import opt_out_text, render, values_for
+from astronote.services.segments import segment_count
+
+messages = Message.__table__
+DEFAULT_SENDER = "Astronote"
+
+
+@dataclass
+class Claimed:
+    id: int
+    contact_id: int | None
+    phone: str
+    first_name: str | None
+    last_name: str | None
+
+
+@dataclass
+class ChunkResult:
+    """What the caller must do next: carry on, retry later, or stop the campaign."""
+
+    retry_after: float | None = None
+    stop_reason: str | None = None
+
+
+def claim(campaign_id: int, limit: int) -> tuple[str, list[Claimed]]:
+    """Atomically take up to `limit` queued rows; two workers never get the same row."""
+    token = uuid.uuid4().hex
+    pick = (
+        select(messages.c.id)
+        .where(messages.c.campaign_id == campaign_id, messages.c.status == MessageStatus.QUEUED)
+        .order_by(messages.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(messages)
+        .where(messages.c.id.in_(pick.scalar_subquery()), messages.c.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.CLAIMED, claim_token=token, claimed_at=now_utc(),
+                attempts=messages.c.attempts + 1)
+        .returning(messages.c.id, messages.c.contact_id, messages.c.phone,
+                   messages.c.first_name, messages.c.last_name)
+    )
+    rows = [Claimed(*row) for row in db.session.execute(stmt)]
+    db.session.commit()
+    rows.sort(key=lambda r: r.id)
+    return token, rows
+
+
+def requeue(token: str, ids: list[int]) -> None:
+    """Give claimed (never submitted) rows back to the queue."""
+    if ids:
+        db.session.execute(
+            update(messages)
+            .where(messages.c.id.in_(ids), messages.c.claim_token == token,
+                   messages.c.status == MessageStatus.CLAIMED)
+            .values(status=MessageStatus.QUEUED, claim_token=None)
+        )
+        db.session.commit()
+
+
+def _skip_withdrawn(token: str, chunk: list[Claimed]) -> list[Claimed]:
+    """Drop recipients who opted out (or were deleted) since the audience was taken."""
+    contact_ids = [c.contact_id for c in chunk if c.contact_id is not None]
+    allowed = set(db.session.execute(
+        select(Contact.id).where(Contact.id.in_(contact_ids),
+                                 Contact.consent_state == ConsentState.SUBSCRIBED.value)
+    ).scalars()) if contact_ids else set()
+    withdrawn = [c.id for c in chunk if c.contact_id not in allowed]
+    if withdrawn:
+        db.session.execute(
+            update(messages)
+            .where(messages.c.id.in_(withdrawn), messages.c.claim_token == token,
+                   messages.c.status == MessageStatus.CLAIMED)
+            .values(status=MessageStatus.SKIPPED, skip_reason="unsubscribed")
+        )
+    return [c for c in chunk if c.contact_id in allowed]
+
+
+def _fence(token: str, rendered: dict[int, tuple[str, int]]) -> set[int]:
+    """Mark rows submitting, but only those still ours; commit before any HTTP call."""
+    fenced = set(db.session.execute(
+        update(messages)
+        .where(messages.c.id.in_(list(rendered)), messages.c.claim_token == token,
+               messages.c.status == MessageStatus.CLAIMED)
+        .values(status=MessageStatus.SUBMITTING)
+        .returning(messages.c.id)
+    ).scalars())
+    if fenced:
+        db.session.connection().execute(
+            update(messages).where(messages.c.id == bindparam("b_id"))
+            .values(body=bindparam("b_body"), segments=bindparam("b_segments")),
+            [{"b_id": i, "b_body": rendered[i][0], "b_segments": rendered[i][1]} for i in fenced],
+        )
+    db.session.commit()
+    return fenced
+
+
+def _settle(token: str, ids: list[int], status: MessageStatus, **values) -> None:
+    if ids:
+        db.session.execute(
+            update(messages)
+            .where(messages.c.id.in_(ids), messages.c.claim_token == token,
+                   messages.c.status == MessageStatus.SUBMITTING)
+            .values(status=status, **values)
+        )
+
+
+def _record_accepted(token: str, accepted: dict[int, str]) -> None:
+    if accepted:
+        db.session.connection().execute(
+            update(messages)
+            .where(messages.c.id == bindparam("b_id"), messages.c.claim_token == token,
+                   messages.c.status == MessageStatus.SUBMITTING)
+            .values(status=MessageStatus.ACCEPTED, provider_message_id=bindparam("b_pid"),
+                    sent_at=now_utc(), delivery_status="accepted"),
+            [{"b_id": i, "b_pid": pid} for i, pid in accepted.items()],
+        )
+
+
+def _charge(shop: Shop, campaign_id: int | None, token: str, ids, rendered) -> None:
+    amount = sum(rendered[i][1] for i in ids)
+    if amount:
+        key = f"consume:{token}:{min(ids)}"
+        credits.consume(shop.id, amount, key, campaign_id)
+
+
+def send_chunk(shop: Shop, campaign_id: int | None, token: str, chunk: list[Claimed],
+               body: str, discount_code: str | None) -> ChunkResult:
+    """Send one rate-limited chunk of claimed rows and record every outcome."""
+    chunk = _skip_withdrawn(token, chunk)
+    db.session.commit()
+    if not chunk:
+        return ChunkResult()
+    opt_out = opt_out_text(shop)
+    rendered = {}
+    for c in chunk:
+        text = render(body, values_for(shop, c.first_name, c.last_name, discount_code), opt_out)
+        rendered[c.id] = (text, segment_count(text))
+    if not provider.limiter().acquire(provider.traffic_account(), shop.id, len(chunk)):
+        requeue(token, [c.id for c in chunk])
+        return ChunkResult(retry_after=1.0)
+    fenced = _fence(token, rendered)
+    outbound = [OutboundSms(str(c.id), c.phone, rendered[c.id][0], shop.sender_id or DEFAULT_SENDER)
+                for c in chunk if c.id in fenced]
+    return _submit(shop, campaign_id, token, outbound, rendered)
+
+
+def _submit(shop, campaign_id, token, outbound: list[OutboundSms], rendered) -> ChunkResult:
+    ids = [int(m.reference) for m in outbound]
+    if not ids:
+        return ChunkResult()
+    try:
+        result = provider.mitto().send_bulk(outbound)
+    except MittoUnknownOutcomeError as exc:
+        matched = getattr(exc, "matched", None) or {}
+        accepted = {int(r.reference): r.message_id for r in matched.values() if r.message_id}
+        _record_accepted(token, accepted)
+        _settle(token, ids, MessageStatus.UNKNOWN, error=str(exc)[:500])
+        _charge(shop, campaign_id, token, ids, rendered)  # we may well have been billed
+        db.session.commit()
+        return ChunkResult()
+    except MittoRetryableError as exc:
+        _settle(token, ids, MessageStatus.QUEUED, claim_token=None)
+        db.session.commit()
+        return ChunkResult(retry_after=exc.retry_after or 2.0)
+    except MittoAuthError as exc:
+        _settle(token, ids, MessageStatus.QUEUED, claim_token=None)
+        db.session.commit()
+        return ChunkResult(stop_reason=f"Mitto refused our credentials ({exc.status}); "
+                                       "sending is paused until the API key is fixed.")
+    except MittoValidationError as exc:
+        bad = {int(r) for r in exc.references or []} or set(ids)
+        _settle(token, list(bad), MessageStatus.FAILED, error=str(exc)[:500], failed_at=now_utc())
+        _settle(token, [i for i in ids if i not in bad], MessageStatus.QUEUED, claim_token=None)
+        db.session.commit()
+        return ChunkResult()
+    except MittoPermanentError as exc:
+        _settle(token, ids, MessageStatus.FAILED, error=str(exc)[:500], failed_at=now_utc())
+        db.session.commit()
+        return ChunkResult()
+    accepted = {int(r.reference): r.message_id for r in result.results if r.accepted}
+    _record_accepted(token, accepted)
+    for r in result.results:
+        if not r.accepted:
+            _settle(token, [int(r.reference)], MessageStatus.FAILED,
+                    error=(r.error or "rejected by provider")[:500], failed_at=now_utc())
+    _charge(shop, campaign_id, token, list(accepted), rendered)
+    db.session.commit()
+    return ChunkResult()
