@@ -37,10 +37,19 @@ def create_app(overrides: Mapping | None = None) -> Flask:
 
 def register_blueprints(app: Flask) -> None:
     from astronote import views
-    from astronote.views import contacts, dev, health, home, imports, settings, webhooks
+    from astronote.views import (
+        contacts,
+        dev,
+        health,
+        home,
+        imports,
+        provider_callbacks,
+        settings,
+        webhooks,
+    )
 
     views.init_app(app)
-    for module in (health, home, contacts, imports, settings, webhooks):
+    for module in (health, home, contacts, imports, settings, webhooks, provider_callbacks):
         app.register_blueprint(module.bp)
     # The development sign-in exists only in development; production never registers it.
     if app.config["ASTRONOTE_ENV"] == "development":

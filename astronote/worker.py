@@ -5,6 +5,7 @@ from astronote.tasks import huey  # noqa: F401  (the consumer loads this name)
 
 app = create_app()
 
-import astronote.tasks.imports  # noqa: E402,F401  (registers the tasks)
+import astronote.tasks.campaigns  # noqa: E402,F401  (registers the tasks)
+import astronote.tasks.imports  # noqa: E402,F401
 import astronote.tasks.periodic  # noqa: E402,F401
 import astronote.tasks.shopify  # noqa: E402,F401

@@ -13,8 +13,14 @@ from astronote.models import ConsentState, Contact, ContactTag, Gender, Shop
 from astronote.services.contact_fields import FieldError, clean_tags
 from astronote.services.rendering import segments_for
 
-AGE_BANDS = {"18-24": (18, 24), "25-34": (25, 34), "35-44": (35, 44), "45-54": (45, 54),
-             "55-64": (55, 64), "65+": (65, 130)}
+AGE_BANDS = {
+    "18-24": (18, 24),
+    "25-34": (25, 34),
+    "35-44": (35, 44),
+    "45-54": (45, 54),
+    "55-64": (55, 64),
+    "65+": (65, 130),
+}
 
 
 @dataclass
@@ -96,7 +102,6 @@ def recipients(shop: Shop, audience: Audience) -> Select:
     if audience.gender:
         query = query.where(Contact.gender == audience.gender)
     if audience.age_bands:
-
         query = query.where(or_(*_age_clause(audience.age_bands, date.today())))
     if audience.purchased == "yes":
         query = query.where(Contact.orders_count > 0)
@@ -119,9 +124,11 @@ def cost(shop: Shop, audience: Audience, body: str, discount_code: str | None) -
 
     Names repeat, so rendering once per distinct (first, last) pair is exact and cheap.
     """
-    names = recipients(shop, audience).with_only_columns(
-        Contact.first_name, Contact.last_name, func.count()
-    ).group_by(Contact.first_name, Contact.last_name)
+    names = (
+        recipients(shop, audience)
+        .with_only_columns(Contact.first_name, Contact.last_name, func.count())
+        .group_by(Contact.first_name, Contact.last_name)
+    )
     people = credits = 0
     for first, last, n in db.session.execute(names):
         people += n

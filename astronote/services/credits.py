@@ -54,8 +54,15 @@ def _existing(shop_id: int, key: str) -> CreditLedgerEntry | None:
     return db.session.execute(query).scalar_one_or_none()
 
 
-def _post(shop_id: int, kind: LedgerKind, available: int, reserved: int, key: str,
-          campaign_id: int | None = None, note: str | None = None) -> CreditLedgerEntry:
+def _post(
+    shop_id: int,
+    kind: LedgerKind,
+    available: int,
+    reserved: int,
+    key: str,
+    campaign_id: int | None = None,
+    note: str | None = None,
+) -> CreditLedgerEntry:
     _ensure_row(shop_id)
     # Lock first (PostgreSQL), so the idempotency check and the change are serialised per shop.
     db.session.execute(select(CreditBalance.shop_id).filter_by(shop_id=shop_id).with_for_update())
@@ -64,8 +71,11 @@ def _post(shop_id: int, kind: LedgerKind, available: int, reserved: int, key: st
     table = CreditBalance.__table__
     row = db.session.execute(
         update(table)
-        .where(table.c.shop_id == shop_id,
-               table.c.available + available >= 0, table.c.reserved + reserved >= 0)
+        .where(
+            table.c.shop_id == shop_id,
+            table.c.available + available >= 0,
+            table.c.reserved + reserved >= 0,
+        )
         .values(available=table.c.available + available, reserved=table.c.reserved + reserved)
         .returning(table.c.available, table.c.reserved)
     ).one_or_none()
@@ -75,9 +85,16 @@ def _post(shop_id: int, kind: LedgerKind, available: int, reserved: int, key: st
             raise InsufficientCredits(-available, current.available)
         raise LedgerConflict(f"{kind} of {-reserved} exceeds the {current.reserved} reserved")
     entry = CreditLedgerEntry(
-        shop_id=shop_id, kind=kind.value, available_delta=available, reserved_delta=reserved,
-        available_after=row.available, reserved_after=row.reserved, idempotency_key=key,
-        campaign_id=campaign_id, note=note, created_at=now_utc(),
+        shop_id=shop_id,
+        kind=kind.value,
+        available_delta=available,
+        reserved_delta=reserved,
+        available_after=row.available,
+        reserved_after=row.reserved,
+        idempotency_key=key,
+        campaign_id=campaign_id,
+        note=note,
+        created_at=now_utc(),
     )
     db.session.add(entry)
     db.session.flush()
@@ -104,13 +121,18 @@ def refund(shop_id: int, amount: int, key: str, note: str, campaign_id: int | No
     return _post(shop_id, LedgerKind.REFUND, amount, 0, key, campaign_id, note)
 
 
-def consumed_for(shop_id: int, campaign_id: int) -> int:
-    query = select(func.coalesce(func.sum(-CreditLedgerEntry.reserved_delta), 0)).where(
+def total_for(shop_id: int, campaign_id: int, kind: LedgerKind) -> int:
+    """How much of the campaign's reservation went this way (consume or release)."""
+    query = select(func.coalesce(func.sum(func.abs(CreditLedgerEntry.reserved_delta)), 0)).where(
         CreditLedgerEntry.shop_id == shop_id,
         CreditLedgerEntry.campaign_id == campaign_id,
-        CreditLedgerEntry.kind == LedgerKind.CONSUME.value,
+        CreditLedgerEntry.kind == kind.value,
     )
     return db.session.execute(query).scalar_one()
+
+
+def consumed_for(shop_id: int, campaign_id: int) -> int:
+    return total_for(shop_id, campaign_id, LedgerKind.CONSUME)
 
 
 def ledger_totals(shop_id: int) -> Balance:

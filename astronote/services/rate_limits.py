@@ -169,7 +169,7 @@ class SendRateLimiter:
         with self._lock:
             now = self._clock()
             if self._redis is not None and now >= (self._retry_redis_at or 0.0):
-                wait = self._local.wait_time(keys, self._limits, count, now)
+                wait = 0.0
                 if wait == 0.0:
                     wait = self._redis_attempt(keys, count, now)
                 if wait is not None:
@@ -202,7 +202,7 @@ class SendRateLimiter:
         log.warning(
             "Redis unreachable for send rate limits (%s); falling back to process-local "
             "limits of %s msg/s (traffic account/shop/global, 1/%d of configured), "
-            "retrying Redis every %.0f s",
+            "retrying Redis every %g s",
             exc,
             "/".join(map(str, self._fallback_limits)),
             self._divisor,

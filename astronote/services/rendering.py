@@ -12,10 +12,16 @@ MAX_BODY = 1600
 VARIABLE = re.compile(r"\{\{\s*([A-Za-z_.]+)\s*\}\}")
 # Canonical names, plus the spellings the original app's templates used.
 ALIASES = {
-    "first_name": "first_name", "firstname": "first_name", "customer.first_name": "first_name",
-    "last_name": "last_name", "lastname": "last_name", "customer.last_name": "last_name",
-    "shop_name": "shop_name", "shopname": "shop_name",
-    "discount_code": "discount_code", "discountcode": "discount_code",
+    "first_name": "first_name",
+    "firstname": "first_name",
+    "customer.first_name": "first_name",
+    "last_name": "last_name",
+    "lastname": "last_name",
+    "customer.last_name": "last_name",
+    "shop_name": "shop_name",
+    "shopname": "shop_name",
+    "discount_code": "discount_code",
+    "discountcode": "discount_code",
 }
 VARIABLES = ("first_name", "last_name", "shop_name", "discount_code")
 DEFAULT_OPT_OUT = "Reply STOP to opt out"

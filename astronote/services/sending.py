@@ -61,10 +61,19 @@ def claim(campaign_id: int, limit: int) -> tuple[str, list[Claimed]]:
     stmt = (
         update(messages)
         .where(messages.c.id.in_(pick.scalar_subquery()), messages.c.status == MessageStatus.QUEUED)
-        .values(status=MessageStatus.CLAIMED, claim_token=token, claimed_at=now_utc(),
-                attempts=messages.c.attempts + 1)
-        .returning(messages.c.id, messages.c.contact_id, messages.c.phone,
-                   messages.c.first_name, messages.c.last_name)
+        .values(
+            status=MessageStatus.CLAIMED,
+            claim_token=token,
+            claimed_at=now_utc(),
+            attempts=messages.c.attempts + 1,
+        )
+        .returning(
+            messages.c.id,
+            messages.c.contact_id,
+            messages.c.phone,
+            messages.c.first_name,
+            messages.c.last_name,
+        )
     )
     rows = [Claimed(*row) for row in db.session.execute(stmt)]
     db.session.commit()
@@ -77,8 +86,11 @@ def requeue(token: str, ids: list[int]) -> None:
     if ids:
         db.session.execute(
             update(messages)
-            .where(messages.c.id.in_(ids), messages.c.claim_token == token,
-                   messages.c.status == MessageStatus.CLAIMED)
+            .where(
+                messages.c.id.in_(ids),
+                messages.c.claim_token == token,
+                messages.c.status == MessageStatus.CLAIMED,
+            )
             .values(status=MessageStatus.QUEUED, claim_token=None)
         )
         db.session.commit()
@@ -87,16 +99,27 @@ def requeue(token: str, ids: list[int]) -> None:
 def _skip_withdrawn(token: str, chunk: list[Claimed]) -> list[Claimed]:
     """Drop recipients who opted out (or were deleted) since the audience was taken."""
     contact_ids = [c.contact_id for c in chunk if c.contact_id is not None]
-    allowed = set(db.session.execute(
-        select(Contact.id).where(Contact.id.in_(contact_ids),
-                                 Contact.consent_state == ConsentState.SUBSCRIBED.value)
-    ).scalars()) if contact_ids else set()
+    allowed = (
+        set(
+            db.session.execute(
+                select(Contact.id).where(
+                    Contact.id.in_(contact_ids),
+                    Contact.consent_state == ConsentState.SUBSCRIBED.value,
+                )
+            ).scalars()
+        )
+        if contact_ids
+        else set()
+    )
     withdrawn = [c.id for c in chunk if c.contact_id not in allowed]
     if withdrawn:
         db.session.execute(
             update(messages)
-            .where(messages.c.id.in_(withdrawn), messages.c.claim_token == token,
-                   messages.c.status == MessageStatus.CLAIMED)
+            .where(
+                messages.c.id.in_(withdrawn),
+                messages.c.claim_token == token,
+                messages.c.status == MessageStatus.CLAIMED,
+            )
             .values(status=MessageStatus.SKIPPED, skip_reason="unsubscribed")
         )
     return [c for c in chunk if c.contact_id in allowed]
@@ -104,16 +127,24 @@ def _skip_withdrawn(token: str, chunk: list[Claimed]) -> list[Claimed]:
 
 def _fence(token: str, rendered: dict[int, tuple[str, int]]) -> set[int]:
     """Mark rows submitting, but only those still ours; commit before any HTTP call."""
-    fenced = set(db.session.execute(
-        update(messages)
-        .where(messages.c.id.in_(list(rendered)), messages.c.claim_token == token,
-               messages.c.status == MessageStatus.CLAIMED)
-        .values(status=MessageStatus.SUBMITTING)
-        .returning(messages.c.id)
-    ).scalars())
+    fenced = set(
+        db.session.execute(
+            update(messages)
+            .where(
+                messages.c.id.in_(list(rendered)),
+                messages.c.claim_token == token,
+                messages.c.status == MessageStatus.CLAIMED,
+            )
+            .values(
+                status=MessageStatus.SUBMITTING, claimed_at=now_utc()
+            )  # restarts the stale clock
+            .returning(messages.c.id)
+        ).scalars()
+    )
     if fenced:
         db.session.connection().execute(
-            update(messages).where(messages.c.id == bindparam("b_id"))
+            update(messages)
+            .where(messages.c.id == bindparam("b_id"))
             .values(body=bindparam("b_body"), segments=bindparam("b_segments")),
             [{"b_id": i, "b_body": rendered[i][0], "b_segments": rendered[i][1]} for i in fenced],
         )
@@ -125,8 +156,11 @@ def _settle(token: str, ids: list[int], status: MessageStatus, **values) -> None
     if ids:
         db.session.execute(
             update(messages)
-            .where(messages.c.id.in_(ids), messages.c.claim_token == token,
-                   messages.c.status == MessageStatus.SUBMITTING)
+            .where(
+                messages.c.id.in_(ids),
+                messages.c.claim_token == token,
+                messages.c.status == MessageStatus.SUBMITTING,
+            )
             .values(status=status, **values)
         )
 
@@ -135,23 +169,37 @@ def _record_accepted(token: str, accepted: dict[int, str]) -> None:
     if accepted:
         db.session.connection().execute(
             update(messages)
-            .where(messages.c.id == bindparam("b_id"), messages.c.claim_token == token,
-                   messages.c.status == MessageStatus.SUBMITTING)
-            .values(status=MessageStatus.ACCEPTED, provider_message_id=bindparam("b_pid"),
-                    sent_at=now_utc(), delivery_status="accepted"),
+            .where(
+                messages.c.id == bindparam("b_id"),
+                messages.c.claim_token == token,
+                messages.c.status == MessageStatus.SUBMITTING,
+            )
+            .values(
+                status=MessageStatus.ACCEPTED,
+                provider_message_id=bindparam("b_pid"),
+                sent_at=now_utc(),
+                delivery_status="accepted",
+            ),
             [{"b_id": i, "b_pid": pid} for i, pid in accepted.items()],
         )
 
 
 def _charge(shop: Shop, campaign_id: int | None, token: str, ids, rendered) -> None:
+    """Spend the reservation for messages the provider took (or may have taken)."""
     amount = sum(rendered[i][1] for i in ids)
     if amount:
-        key = f"consume:{token}:{min(ids)}"
-        credits.consume(shop.id, amount, key, campaign_id)
+        credits.consume(shop.id, amount, f"consume:{token}:{min(ids)}", campaign_id)
 
 
-def send_chunk(shop: Shop, campaign_id: int | None, token: str, chunk: list[Claimed],
-               body: str, discount_code: str | None) -> ChunkResult:
+def send_chunk(
+    shop: Shop,
+    campaign_id: int | None,
+    token: str,
+    chunk: list[Claimed],
+    body: str,
+    discount_code: str | None,
+    prerendered: bool = False,
+) -> ChunkResult:
     """Send one rate-limited chunk of claimed rows and record every outcome."""
     chunk = _skip_withdrawn(token, chunk)
     db.session.commit()
@@ -160,14 +208,18 @@ def send_chunk(shop: Shop, campaign_id: int | None, token: str, chunk: list[Clai
     opt_out = opt_out_text(shop)
     rendered = {}
     for c in chunk:
-        text = render(body, values_for(shop, c.first_name, c.last_name, discount_code), opt_out)
+        values = values_for(shop, c.first_name, c.last_name, discount_code)
+        text = body if prerendered else render(body, values, opt_out)
         rendered[c.id] = (text, segment_count(text))
     if not provider.limiter().acquire(provider.traffic_account(), shop.id, len(chunk)):
         requeue(token, [c.id for c in chunk])
         return ChunkResult(retry_after=1.0)
     fenced = _fence(token, rendered)
-    outbound = [OutboundSms(str(c.id), c.phone, rendered[c.id][0], shop.sender_id or DEFAULT_SENDER)
-                for c in chunk if c.id in fenced]
+    outbound = [
+        OutboundSms(str(c.id), c.phone, rendered[c.id][0], shop.sender_id or DEFAULT_SENDER)
+        for c in chunk
+        if c.id in fenced
+    ]
     return _submit(shop, campaign_id, token, outbound, rendered)
 
 
@@ -192,8 +244,10 @@ def _submit(shop, campaign_id, token, outbound: list[OutboundSms], rendered) -> 
     except MittoAuthError as exc:
         _settle(token, ids, MessageStatus.QUEUED, claim_token=None)
         db.session.commit()
-        return ChunkResult(stop_reason=f"Mitto refused our credentials ({exc.status}); "
-                                       "sending is paused until the API key is fixed.")
+        return ChunkResult(
+            stop_reason=f"Mitto refused our credentials ({exc.status}); "
+            "sending is paused until the API key is fixed."
+        )
     except MittoValidationError as exc:
         bad = {int(r) for r in exc.references or []} or set(ids)
         _settle(token, list(bad), MessageStatus.FAILED, error=str(exc)[:500], failed_at=now_utc())
@@ -208,8 +262,13 @@ def _submit(shop, campaign_id, token, outbound: list[OutboundSms], rendered) -> 
     _record_accepted(token, accepted)
     for r in result.results:
         if not r.accepted:
-            _settle(token, [int(r.reference)], MessageStatus.FAILED,
-                    error=(r.error or "rejected by provider")[:500], failed_at=now_utc())
+            _settle(
+                token,
+                [int(r.reference)],
+                MessageStatus.FAILED,
+                error=(r.error or "rejected by provider")[:500],
+                failed_at=now_utc(),
+            )
     _charge(shop, campaign_id, token, list(accepted), rendered)
     db.session.commit()
     return ChunkResult()

@@ -1,0 +1,79 @@
+"""One-off messages (test sends, automations) through the campaign guards.
+
+Same path as campaign chunks: consent re-checked, rate-limited, fenced before
+the provider call; the cost is reserved when queued and settled on the answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import update
+
+from astronote.errors import ValidationFailed
+from astronote.extensions import db
+from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop, now_utc
+from astronote.services import credits
+from astronote.services.rendering import opt_out_text, render, values_for
+from astronote.services.segments import segment_count
+from astronote.services.sending import ChunkResult, Claimed, send_chunk
+
+messages = Message.__table__
+
+
+def queue_single(shop: Shop, contact: Contact, body: str, kind: str) -> Message:
+    """A one-off message (test send, automation) through the same guards. Caller commits.
+
+    Consent is required for marketing; the cost is reserved now and settled by
+    `send_single` when the provider answers.
+    """
+    if contact.consent_state != ConsentState.SUBSCRIBED.value:
+        raise ValidationFailed({"phone": f"{contact.phone} is not subscribed to SMS marketing."})
+    text = render(
+        body, values_for(shop, contact.first_name, contact.last_name, None), opt_out_text(shop)
+    )
+    message = Message(
+        shop_id=shop.id,
+        contact_id=contact.id,
+        kind=kind,
+        phone=contact.phone,
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        body=text,
+        segments=segment_count(text),
+    )
+    db.session.add(message)
+    db.session.flush()
+    credits.reserve(shop.id, message.segments, f"single:{message.id}:reserve")
+    return message
+
+
+def send_single(message_id: int) -> ChunkResult:
+    """Task body for a queued one-off message; releases its reservation unless accepted."""
+    message = db.session.get(Message, message_id)
+    if message is None or message.status != MessageStatus.QUEUED or message.campaign_id:
+        return ChunkResult()
+    shop = db.session.get(Shop, message.shop_id)
+    token = uuid.uuid4().hex
+    claimed = db.session.execute(
+        update(messages)
+        .where(messages.c.id == message_id, messages.c.status == MessageStatus.QUEUED)
+        .values(
+            status=MessageStatus.CLAIMED,
+            claim_token=token,
+            claimed_at=now_utc(),
+            attempts=messages.c.attempts + 1,
+        )
+    ).rowcount
+    db.session.commit()
+    if not claimed:
+        return ChunkResult()
+    row = Claimed(
+        message.id, message.contact_id, message.phone, message.first_name, message.last_name
+    )
+    result = send_chunk(shop, None, token, [row], message.body, None, prerendered=True)
+    db.session.refresh(message)
+    if message.status in (MessageStatus.FAILED, MessageStatus.SKIPPED):
+        credits.release(shop.id, message.segments, f"single:{message.id}:release")
+        db.session.commit()
+    return result

@@ -1,0 +1,59 @@
+"""Mitto callbacks: delivery reports (and, later, inbound messages). Verified, then bulk-applied."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+
+from astronote.extensions import db
+from astronote.integrations.mitto_dlr import parse_delivery_reports
+from astronote.services import delivery_reports
+
+bp = Blueprint("provider_callbacks", __name__, url_prefix="/webhooks/mitto")
+log = logging.getLogger("astronote.callbacks")
+
+
+def _authorised(raw: bytes) -> bool:
+    """X-Mitto-Signature (hex HMAC-SHA256 of the raw body) or ?token=, in constant time."""
+    secret = current_app.config["MITTO_WEBHOOK_SECRET"]
+    if not secret:
+        return True  # only outside production: config requires the secret there
+    token = request.args.get("token", "")
+    if token and hmac.compare_digest(token.encode(), secret.encode()):
+        return True
+    signature = request.headers.get("X-Mitto-Signature", "").strip().lower()
+    expected = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return bool(signature) and hmac.compare_digest(signature.encode(), expected.encode())
+
+
+def _payload(raw: bytes):
+    """A JSON object or array, or the same fields as query/form parameters."""
+    if raw.strip():
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+    fields = {**request.args.to_dict(), **request.form.to_dict()}
+    fields.pop("token", None)
+    return fields
+
+
+@bp.post("/dlr")
+def delivery_report():
+    raw = request.get_data(cache=True)
+    if not _authorised(raw):
+        return jsonify(error="unauthorised"), 401
+    payload = _payload(raw)
+    if not isinstance(payload, dict | list):
+        return jsonify(error="invalid_payload", message="Expected a JSON object or array."), 400
+    try:
+        reports = parse_delivery_reports(payload)
+    except (TypeError, ValueError) as exc:
+        return jsonify(error="invalid_payload", message=str(exc)[:200]), 400
+    counts = delivery_reports.apply(reports)
+    db.session.commit()
+    return jsonify(status="ok", received=len(reports), **counts), 200

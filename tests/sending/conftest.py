@@ -1,0 +1,85 @@
+"""Sending fixtures: the Mitto simulator on loopback, a funded shop, subscribed contacts."""
+
+import pytest
+from sqlalchemy import select
+
+from astronote.devtools.mitto_sim import MittoSimulator, SimConfig
+from astronote.models import Campaign, Message
+from astronote.services import credits
+from astronote.services.contact_rows import ContactRecord
+from astronote.services.contact_upsert import write_batch
+
+
+@pytest.fixture(scope="session")
+def mitto_sim():
+    sim = MittoSimulator(SimConfig(dlr_url=None, dlr_delivered=0, dlr_failed=0, dlr_expired=0))
+    sim.start()
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def sim(app, mitto_sim):
+    """A clean simulator wired into the test app, with unthrottled limits."""
+    mitto_sim.reset()
+    mitto_sim.update_config(
+        {
+            "error_5xx_rate": 0,
+            "timeout_rate": 0,
+            "throttle_burst": 0,
+            "reject_rate": 0,
+            "latency_ms": 0,
+        }
+    )
+    app.config.update(
+        MITTO_API_BASE=mitto_sim.base_url,
+        MITTO_READ_TIMEOUT=2.0,
+        RATE_LIMIT_TRAFFIC_ACCOUNT_MAX=100_000,
+        RATE_LIMIT_TENANT_MAX=100_000,
+        RATE_LIMIT_GLOBAL_MAX=100_000,
+        SMS_BATCH_SIZE=200,
+    )
+    return mitto_sim
+
+
+@pytest.fixture
+def funded(shop, db):
+    credits.grant(shop.id, 1_000_000, "test-grant", "test credits")
+    db.session.commit()
+    return shop
+
+
+@pytest.fixture
+def subscribers(funded, db):
+    """Create n subscribed contacts (set-based) and return their phones."""
+
+    def make(n: int, start: int = 1000, consent: str = "subscribed", shop=None) -> list[str]:
+        target = shop or funded
+        records = [
+            ContactRecord(
+                line=i, phone=f"+1415555{start + i:04d}", first_name=f"Ann{i % 7}", consent=consent
+            )
+            for i in range(n)
+        ]
+        write_batch(target.id, 0, {"first_name", "consent"}, records, evidence="test")
+        db.session.commit()
+        return [r.phone for r in records]
+
+    return make
+
+
+@pytest.fixture
+def read(db):
+    class Read:
+        @staticmethod
+        def messages(campaign_id):
+            db.session.expire_all()
+            query = select(Message).filter_by(campaign_id=campaign_id).order_by(Message.id)
+            return list(db.session.execute(query).scalars())
+
+        @staticmethod
+        def campaign(campaign_id):
+            db.session.expire_all()
+            return db.session.get(Campaign, campaign_id)
+
+    return Read
