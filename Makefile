@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
-export PORT
+MITTO_SIM_PORT ?= 8025
+export PORT MITTO_SIM_PORT
+export ASTRONOTE_PORT := $(PORT)
 export ASTRONOTE_ENV ?= development
+# The built-in Mitto simulator, unless a real Mitto base URL was given.
+export MITTO_API_BASE ?= http://127.0.0.1:$(MITTO_SIM_PORT)
 
 .PHONY: run test lint bench-contacts bench-contacts-quick migrate seed clean
 
@@ -30,7 +34,8 @@ seed: migrate
 run: seed
 	@echo ""
 	@echo "  Astronote is starting on http://127.0.0.1:$(PORT)/"
-	@echo "  (development sign-in: http://127.0.0.1:$(PORT)/dev/sign-in)"
+	@echo "  (development sign-in: http://127.0.0.1:$(PORT)/dev/sign-in;"
+	@echo "   Mitto simulator: $(MITTO_API_BASE))"
 	@echo ""
 	$(BIN)/honcho -f Procfile.dev start -p $(PORT)
 

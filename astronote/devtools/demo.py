@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 from astronote.extensions import db
 from astronote.models import ConsentState, Shop
-from astronote.services import contact_counts
+from astronote.services import contact_counts, credits
 from astronote.services.contact_rows import ContactRecord
 from astronote.services.contact_upsert import write_batch
 
 DEMO_DOMAIN = "astronote-demo.myshopify.com"
+DEMO_CREDITS = 10_000
 FIRST = [
     "Maria",
     "Eleni",
@@ -109,5 +110,6 @@ def seed_demo_shop(contacts: int = 300, seed: int = 7) -> tuple[Shop, bool]:
     fields = {"first_name", "last_name", "email", "gender", "birth_date", "consent", "tags"}
     write_batch(shop.id, 0, fields, list(records.values()), evidence="Demo data seeded by make run")
     contact_counts.recount(shop.id)
+    credits.grant(shop.id, DEMO_CREDITS, "demo-seed", "Demo credits")
     db.session.commit()
     return shop, True

@@ -27,12 +27,15 @@ class LiveApp:
         self.workdir = workdir
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.sim_port = _free_port()
+        self.sim_url = f"http://127.0.0.1:{self.sim_port}"
         self.env = {
             **os.environ,
             "ASTRONOTE_ENV": "development",
             "DATABASE_URL": f"sqlite:///{workdir / 'live.db'}",
             "HUEY_SQLITE_PATH": str(workdir / "huey.db"),
             "PORT": str(self.port),
+            "MITTO_API_BASE": self.sim_url,
         }
         self.env.pop("HUEY_IMMEDIATE", None)
         self.processes: list[subprocess.Popen] = []
