@@ -62,13 +62,15 @@ class _LocalWindows:
         self._used: dict[str, int] = {}
         self._next_sweep = 0.0
 
-    def wait_time(self, keys: Sequence[str], limits: Sequence[int], count: int, now: float):
+    def wait_time(
+        self, keys: Sequence[str], limits: Sequence[int], count: int, now: float
+    ) -> float:
         """Seconds until `count` fits under every limit; 0.0 when it fits now."""
         return max(
             self._wait_one(k, limit, count, now) for k, limit in zip(keys, limits, strict=True)
         )
 
-    def record(self, keys: Sequence[str], limits: Sequence[int], count: int, now: float):
+    def record(self, keys: Sequence[str], limits: Sequence[int], count: int, now: float) -> None:
         for key, limit in zip(keys, limits, strict=True):
             expires_at = now + WINDOW * max(1.0, count / limit)
             self._logs.setdefault(key, deque()).append((expires_at, count))
@@ -116,11 +118,15 @@ class SendRateLimiter:
         if min(self._limits) < 1 or fallback_divisor < 1:
             raise ValueError("rate limits and fallback_divisor must be positive")
         self._clock, self._sleep = clock, sleep
-        self._redis = redis_client or (_connect(redis_url) if redis_url else None)
-        self._script = self._redis.register_script(SLIDING_WINDOW_LUA) if self._redis else None
-        # Without Redis (the embedded single-machine setup) one worker process is
-        # the only sender, so the local limiter is exact and needs no division.
-        self._divisor = fallback_divisor if self._redis else 1
+        if redis_client is None and redis_url:
+            redis_client = _connect(redis_url)
+        self._redis = redis_client
+        self._script = redis_client.register_script(SLIDING_WINDOW_LUA) if redis_client else None
+        # Without Redis (the embedded single-machine setup) there is one worker
+        # process, so its local limiter is the whole truth and dividing the limits
+        # would only throw away three quarters of the throughput. (A test send from
+        # the web process is a lone message on top, not a stream.)
+        self._divisor = fallback_divisor if redis_client is not None else 1
         self._fallback_limits = tuple(max(1, n // self._divisor) for n in self._limits)
         self._local = _LocalWindows()
         # One attempt at a time per process keeps check-then-record atomic locally;
@@ -142,10 +148,13 @@ class SendRateLimiter:
         """The largest count one acquire() may ask for."""
         return min(self._limits)
 
-    def acquire(self, traffic_account: str, shop_id: int, count: int, timeout: float = 30.0):
+    def acquire(
+        self, traffic_account: str, shop_id: int, count: int, timeout: float = 30.0
+    ) -> bool:
         """Wait until `count` messages may go now, record them and return True.
 
-        Returns False, recording nothing, once `timeout` seconds have passed.
+        Returns False, recording nothing, once `timeout` seconds have passed; the
+        caller puts its batch back. `count` must be 1..max_chunk().
         """
         if not 1 <= count <= self.max_chunk():
             raise ValueError(f"count must be between 1 and {self.max_chunk()}, got {count}")
@@ -169,7 +178,7 @@ class SendRateLimiter:
         with self._lock:
             now = self._clock()
             if self._redis is not None and now >= (self._retry_redis_at or 0.0):
-                wait = 0.0
+                wait = self._local.wait_time(keys, self._limits, count, now)
                 if wait == 0.0:
                     wait = self._redis_attempt(keys, count, now)
                 if wait is not None:
