@@ -26,6 +26,7 @@ from astronote.models.contact_import import (
     ContactImportError,
     ImportStatus,
 )
+from astronote.models.inbound import InboundMessage, ShopSenderNumber, StorefrontSubmission
 from astronote.models.shop import Shop
 from astronote.models.shopify import (
     AbandonedCheckout,
@@ -37,6 +38,9 @@ from astronote.models.shopify import (
 )
 
 __all__ = [
+    "InboundMessage",
+    "ShopSenderNumber",
+    "StorefrontSubmission",
     "FINAL_STATES",
     "PENDING_STATES",
     "Campaign",

@@ -84,6 +84,7 @@ class Message(Base):
         Index("ix_messages_provider_id", "provider_message_id"),
         Index("ix_messages_shop_phone_sent", "shop_id", "phone", "sent_at"),
         Index("ix_messages_status_claimed", "status", "claimed_at"),
+        Index("ix_messages_shop_contact_sent", "shop_id", "contact_id", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -100,6 +101,7 @@ class Message(Base):
     skip_reason: Mapped[str | None] = mapped_column(String(32))
     claim_token: Mapped[str | None] = mapped_column(String(32))
     claimed_at: Mapped[datetime | None]
+    not_before: Mapped[datetime | None]  # deferred by quiet hours until this UTC time
     attempts: Mapped[int] = mapped_column(default=0)
     provider_message_id: Mapped[str | None] = mapped_column(String(64))
     delivery_status: Mapped[str | None] = mapped_column(String(32))  # raw provider word

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
-from sqlalchemy import String, Text
+from sqlalchemy import JSON, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from astronote.models.base import Base, BigId, TimestampMixin, now_utc
@@ -30,6 +30,16 @@ class Shop(TimestampMixin, Base):
     refresh_token_enc: Mapped[str | None] = mapped_column(Text)
     refresh_token_expires_at: Mapped[datetime | None]
     scopes: Mapped[str | None] = mapped_column(Text)
+    # Compliance settings (docs/COMPLIANCE.md): strictest sensible defaults.
+    quiet_start: Mapped[time] = mapped_column(default=time(8, 0), server_default="08:00:00")
+    quiet_end: Mapped[time] = mapped_column(default=time(21, 0), server_default="21:00:00")
+    transactional_ignores_quiet_hours: Mapped[bool] = mapped_column(
+        default=True, server_default="1"
+    )
+    frequency_cap_hours: Mapped[int] = mapped_column(default=16, server_default="16")
+    opt_out_mode: Mapped[str] = mapped_column(String(16), default="reply", server_default="reply")
+    help_text: Mapped[str | None] = mapped_column(String(300))
+    keywords: Mapped[dict | None] = mapped_column(JSON)  # overrides of the default keyword sets
 
     @property
     def display_name(self) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from astronote.extensions import db
 from astronote.models import Campaign, CampaignStatus, Message, MessageStatus, Shop, now_utc
@@ -21,6 +22,7 @@ class BatchOutcome:
     sent_chunks: int = 0
     retry_in: float | None = None  # seconds; the task schedules itself again
     finished: bool = False
+    defer_until: datetime | None = None  # quiet hours: come back then
 
 
 def backoff(attempt: int, hint: float | None = None) -> float:
@@ -67,6 +69,8 @@ def process(campaign_id: int, batch_size: int, attempt: int = 0) -> BatchOutcome
             sending.requeue(token, [r.id for r in rows[index * size :]])
             outcome.retry_in = backoff(attempt, result.retry_after)
             return outcome
+        if result.defer_until is not None:
+            outcome.defer_until = min(filter(None, [outcome.defer_until, result.defer_until]))
         outcome.sent_chunks += 1
     outcome.finished = campaigns.finish_if_done(campaign_id)
     return outcome

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from astronote.extensions import db
 from astronote.integrations.mitto import (
@@ -23,7 +24,7 @@ from astronote.integrations.mitto import (
     OutboundSms,
 )
 from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop, now_utc
-from astronote.services import credits, provider
+from astronote.services import credits, frequency, provider, quiet_hours
 from astronote.services.rendering import opt_out_text, render, values_for
 from astronote.services.segments import segment_count
 
@@ -46,6 +47,7 @@ class ChunkResult:
 
     retry_after: float | None = None
     stop_reason: str | None = None
+    defer_until: datetime | None = None  # quiet hours: the earliest deferred row
 
 
 def claim(campaign_id: int, limit: int) -> tuple[str, list[Claimed]]:
@@ -53,7 +55,11 @@ def claim(campaign_id: int, limit: int) -> tuple[str, list[Claimed]]:
     token = uuid.uuid4().hex
     pick = (
         select(messages.c.id)
-        .where(messages.c.campaign_id == campaign_id, messages.c.status == MessageStatus.QUEUED)
+        .where(
+            messages.c.campaign_id == campaign_id,
+            messages.c.status == MessageStatus.QUEUED,
+            or_(messages.c.not_before.is_(None), messages.c.not_before <= now_utc()),
+        )
         .order_by(messages.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -191,6 +197,45 @@ def _charge(shop: Shop, campaign_id: int | None, token: str, ids, rendered) -> N
         credits.consume(shop.id, amount, f"consume:{token}:{min(ids)}", campaign_id)
 
 
+def _mark(token: str, ids: list[int], **values) -> None:
+    if ids:
+        db.session.execute(
+            update(messages)
+            .where(
+                messages.c.id.in_(ids),
+                messages.c.claim_token == token,
+                messages.c.status == MessageStatus.CLAIMED,
+            )
+            .values(**values)
+        )
+
+
+def _apply_marketing_rules(shop: Shop, campaign_id, token: str, chunk: list[Claimed]):
+    """Frequency cap (skip, unbilled) and quiet hours (defer, per recipient time zone)."""
+    capped = frequency.recently_messaged(
+        shop.id, [c.contact_id for c in chunk], shop.frequency_cap_hours, campaign_id
+    )
+    _mark(
+        token,
+        [c.id for c in chunk if c.contact_id in capped],
+        status=MessageStatus.SKIPPED,
+        skip_reason="frequency_cap",
+    )
+    now, ready, deferred = now_utc(), [], {}
+    for c in chunk:
+        if c.contact_id in capped:
+            continue
+        zones = quiet_hours.zones_for(c.phone, shop.timezone)
+        opens = quiet_hours.next_allowed(now, zones, shop.quiet_start, shop.quiet_end)
+        if opens is None:
+            ready.append(c)
+        else:
+            deferred.setdefault(opens, []).append(c.id)
+    for opens, ids in deferred.items():
+        _mark(token, ids, status=MessageStatus.QUEUED, claim_token=None, not_before=opens)
+    return ready, min(deferred) if deferred else None
+
+
 def send_chunk(
     shop: Shop,
     campaign_id: int | None,
@@ -199,12 +244,16 @@ def send_chunk(
     body: str,
     discount_code: str | None,
     prerendered: bool = False,
+    marketing: bool = True,
 ) -> ChunkResult:
     """Send one rate-limited chunk of claimed rows and record every outcome."""
     chunk = _skip_withdrawn(token, chunk)
+    defer_until = None
+    if marketing:
+        chunk, defer_until = _apply_marketing_rules(shop, campaign_id, token, chunk)
     db.session.commit()
     if not chunk:
-        return ChunkResult()
+        return ChunkResult(defer_until=defer_until)
     opt_out = opt_out_text(shop)
     rendered = {}
     for c in chunk:
@@ -220,7 +269,9 @@ def send_chunk(
         for c in chunk
         if c.id in fenced
     ]
-    return _submit(shop, campaign_id, token, outbound, rendered)
+    result = _submit(shop, campaign_id, token, outbound, rendered)
+    result.defer_until = defer_until
+    return result
 
 
 def _submit(shop, campaign_id, token, outbound: list[OutboundSms], rendered) -> ChunkResult:

@@ -71,7 +71,16 @@ def send_single(message_id: int) -> ChunkResult:
     row = Claimed(
         message.id, message.contact_id, message.phone, message.first_name, message.last_name
     )
-    result = send_chunk(shop, None, token, [row], message.body, None, prerendered=True)
+    result = send_chunk(
+        shop,
+        None,
+        token,
+        [row],
+        message.body,
+        None,
+        prerendered=True,
+        marketing=message.kind not in ("test", "keyword", "transactional"),
+    )
     db.session.refresh(message)
     if message.status in (MessageStatus.FAILED, MessageStatus.SKIPPED):
         credits.release(shop.id, message.segments, f"single:{message.id}:release")

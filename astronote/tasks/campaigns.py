@@ -29,6 +29,8 @@ def send_batch(campaign_id: int, attempt: int = 0) -> None:
     outcome = batches.process(campaign_id, _batch_size(), attempt)
     if outcome.retry_in is not None:
         send_batch.schedule((campaign_id, attempt + 1), delay=outcome.retry_in)
+    if outcome.defer_until is not None:  # quiet hours: resume when the window opens
+        send_batch.schedule((campaign_id, 0), eta=outcome.defer_until)
 
 
 def fan_out(campaign_id: int) -> int:

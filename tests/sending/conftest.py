@@ -1,5 +1,7 @@
 """Sending fixtures: the Mitto simulator on loopback, a funded shop, subscribed contacts."""
 
+from datetime import time
+
 import pytest
 from sqlalchemy import select
 
@@ -44,7 +46,12 @@ def sim(app, mitto_sim):
 
 @pytest.fixture
 def funded(shop, db):
+    """A shop with credits whose rules never get in the way of a test about something else:
+    quiet hours open all day (start == end) and no frequency cap. Tests of those rules
+    set them explicitly."""
     credits.grant(shop.id, 1_000_000, "test-grant", "test credits")
+    shop.quiet_start = shop.quiet_end = time(0, 0)
+    shop.frequency_cap_hours = 0
     db.session.commit()
     return shop
 

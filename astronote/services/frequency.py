@@ -1,0 +1,31 @@
+"""Smart sending: skip contacts who got a marketing message within the shop's cap."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from astronote.extensions import db
+from astronote.models import Message, MessageStatus, now_utc
+
+SENT = (MessageStatus.ACCEPTED, MessageStatus.DELIVERED, MessageStatus.UNKNOWN)
+
+
+def recently_messaged(
+    shop_id: int, contact_ids: list[int], hours: int, campaign_id: int | None
+) -> set[int]:
+    """Contacts sent a marketing message (another campaign) in the last `hours`."""
+    if not hours or not contact_ids:
+        return set()
+    since = now_utc() - timedelta(hours=hours)
+    query = select(Message.contact_id).where(
+        Message.shop_id == shop_id,
+        Message.contact_id.in_(contact_ids),
+        Message.kind == "campaign",
+        Message.sent_at >= since,
+        Message.status.in_([s.value for s in SENT]),
+    )
+    if campaign_id is not None:
+        query = query.where(Message.campaign_id != campaign_id)
+    return set(db.session.execute(query.distinct()).scalars())
