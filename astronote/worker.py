@@ -7,5 +7,6 @@ app = create_app()
 
 import astronote.tasks.campaigns  # noqa: E402,F401  (registers the tasks)
 import astronote.tasks.imports  # noqa: E402,F401
+import astronote.tasks.inbox  # noqa: E402,F401
 import astronote.tasks.periodic  # noqa: E402,F401
 import astronote.tasks.shopify  # noqa: E402,F401

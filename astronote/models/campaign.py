@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from astronote.models.base import BigId, Base, TimestampMixin
+from astronote.models.base import BigId, Base, TimestampMixin, now_utc
 
 
 class CampaignStatus(enum.StrEnum):
@@ -110,6 +110,7 @@ class Message(Base):
     delivered_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
     report_at: Mapped[datetime | None]  # event time of the report applied last
+    created_at: Mapped[datetime] = mapped_column(default=now_utc, server_default=func.now())
 
 
 class UnmatchedDeliveryReport(Base):

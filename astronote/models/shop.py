@@ -39,6 +39,7 @@ class Shop(TimestampMixin, Base):
     frequency_cap_hours: Mapped[int] = mapped_column(default=16, server_default="16")
     opt_out_mode: Mapped[str] = mapped_column(String(16), default="reply", server_default="reply")
     help_text: Mapped[str | None] = mapped_column(String(300))
+    double_opt_in: Mapped[bool] = mapped_column(default=False, server_default="0")
     keywords: Mapped[dict | None] = mapped_column(JSON)  # overrides of the default keyword sets
 
     @property

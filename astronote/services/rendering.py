@@ -37,7 +37,15 @@ def unknown_variables(body: str) -> list[str]:
     return sorted({m.group(1) for m in VARIABLE.finditer(body) if _canonical(m.group(1)) is None})
 
 
-def opt_out_text(shop: Shop) -> str:
+def opt_out_text(shop: Shop, contact_id: int | None = None) -> str:
+    """The line every marketing SMS ends with: reply STOP, or a personal short link.
+
+    Link codes have a fixed length, so the cost preview is exact for every contact.
+    """
+    if shop.opt_out_mode == "link":
+        from astronote.services.unsubscribe import link_for
+
+        return f"Opt out: {link_for(shop.id, contact_id or 0)}"
     return DEFAULT_OPT_OUT
 
 

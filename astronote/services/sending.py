@@ -41,6 +41,20 @@ class Claimed:
     last_name: str | None
 
 
+@dataclass(frozen=True)
+class SendRules:
+    """Which guards apply. Campaigns get all of them; system replies (STOP confirmations)
+    none but the rate limits; tests and transactional messages something in between."""
+
+    recheck_consent: bool = True
+    frequency_cap: bool = True
+    quiet_hours: bool = True
+    billable: bool = True
+
+
+MARKETING = SendRules()
+
+
 @dataclass
 class ChunkResult:
     """What the caller must do next: carry on, retry later, or stop the campaign."""
@@ -192,7 +206,7 @@ def _record_accepted(token: str, accepted: dict[int, str]) -> None:
 
 def _charge(shop: Shop, campaign_id: int | None, token: str, ids, rendered) -> None:
     """Spend the reservation for messages the provider took (or may have taken)."""
-    amount = sum(rendered[i][1] for i in ids)
+    amount = sum(rendered[i][1] for i in ids if i in rendered)  # unbillable: empty
     if amount:
         credits.consume(shop.id, amount, f"consume:{token}:{min(ids)}", campaign_id)
 
@@ -210,11 +224,13 @@ def _mark(token: str, ids: list[int], **values) -> None:
         )
 
 
-def _apply_marketing_rules(shop: Shop, campaign_id, token: str, chunk: list[Claimed]):
+def _apply_marketing_rules(shop: Shop, campaign_id, token: str, chunk: list[Claimed], rules):
     """Frequency cap (skip, unbilled) and quiet hours (defer, per recipient time zone)."""
-    capped = frequency.recently_messaged(
-        shop.id, [c.contact_id for c in chunk], shop.frequency_cap_hours, campaign_id
-    )
+    capped = set()
+    if rules.frequency_cap:
+        capped = frequency.recently_messaged(
+            shop.id, [c.contact_id for c in chunk], shop.frequency_cap_hours, campaign_id
+        )
     _mark(
         token,
         [c.id for c in chunk if c.contact_id in capped],
@@ -224,6 +240,9 @@ def _apply_marketing_rules(shop: Shop, campaign_id, token: str, chunk: list[Clai
     now, ready, deferred = now_utc(), [], {}
     for c in chunk:
         if c.contact_id in capped:
+            continue
+        if not rules.quiet_hours:
+            ready.append(c)
             continue
         zones = quiet_hours.zones_for(c.phone, shop.timezone)
         opens = quiet_hours.next_allowed(now, zones, shop.quiet_start, shop.quiet_end)
@@ -244,21 +263,19 @@ def send_chunk(
     body: str,
     discount_code: str | None,
     prerendered: bool = False,
-    marketing: bool = True,
+    rules: SendRules = MARKETING,
 ) -> ChunkResult:
     """Send one rate-limited chunk of claimed rows and record every outcome."""
-    chunk = _skip_withdrawn(token, chunk)
-    defer_until = None
-    if marketing:
-        chunk, defer_until = _apply_marketing_rules(shop, campaign_id, token, chunk)
+    if rules.recheck_consent:
+        chunk = _skip_withdrawn(token, chunk)
+    chunk, defer_until = _apply_marketing_rules(shop, campaign_id, token, chunk, rules)
     db.session.commit()
     if not chunk:
         return ChunkResult(defer_until=defer_until)
-    opt_out = opt_out_text(shop)
     rendered = {}
     for c in chunk:
         values = values_for(shop, c.first_name, c.last_name, discount_code)
-        text = body if prerendered else render(body, values, opt_out)
+        text = body if prerendered else render(body, values, opt_out_text(shop, c.contact_id))
         rendered[c.id] = (text, segment_count(text))
     if not provider.limiter().acquire(provider.traffic_account(), shop.id, len(chunk)):
         requeue(token, [c.id for c in chunk])
@@ -269,7 +286,7 @@ def send_chunk(
         for c in chunk
         if c.id in fenced
     ]
-    result = _submit(shop, campaign_id, token, outbound, rendered)
+    result = _submit(shop, campaign_id, token, outbound, rendered if rules.billable else {})
     result.defer_until = defer_until
     return result
 

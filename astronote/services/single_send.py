@@ -16,26 +16,42 @@ from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop
 from astronote.services import credits
 from astronote.services.rendering import opt_out_text, render, values_for
 from astronote.services.segments import segment_count
-from astronote.services.sending import ChunkResult, Claimed, send_chunk
+from astronote.services.sending import ChunkResult, Claimed, SendRules, send_chunk
 
 messages = Message.__table__
+SYSTEM_PREFIX = "kw:"
+
+
+def rules_for(shop: Shop, kind: str) -> SendRules:
+    """Guards per kind: marketing gets them all; a keyword reply only the rate limits."""
+    if kind.startswith(SYSTEM_PREFIX):
+        return SendRules(
+            recheck_consent=False, frequency_cap=False, quiet_hours=False, billable=False
+        )
+    if kind == "test":
+        return SendRules(frequency_cap=False, quiet_hours=False)
+    if kind == "transactional":
+        return SendRules(
+            frequency_cap=False, quiet_hours=not shop.transactional_ignores_quiet_hours
+        )
+    return SendRules()
 
 
 def queue_single(shop: Shop, contact: Contact, body: str, kind: str) -> Message:
-    """A one-off message (test send, automation) through the same guards. Caller commits.
+    """A one-off message (test send, automation, keyword reply). Caller commits.
 
-    Consent is required for marketing; the cost is reserved now and settled by
-    `send_single` when the provider answers.
+    Consent is required except for system replies (a STOP confirmation goes to
+    someone who just opted out); billable kinds reserve their cost now.
     """
-    if contact.consent_state != ConsentState.SUBSCRIBED.value:
+    system = kind.startswith(SYSTEM_PREFIX)
+    if not system and contact.consent_state != ConsentState.SUBSCRIBED.value:
         raise ValidationFailed({"phone": f"{contact.phone} is not subscribed to SMS marketing."})
-    text = render(
-        body, values_for(shop, contact.first_name, contact.last_name, None), opt_out_text(shop)
-    )
+    opt_out = None if system else opt_out_text(shop, contact.id)
+    text = render(body, values_for(shop, contact.first_name, contact.last_name, None), opt_out)
     message = Message(
         shop_id=shop.id,
         contact_id=contact.id,
-        kind=kind,
+        kind=kind[:16],
         phone=contact.phone,
         first_name=contact.first_name,
         last_name=contact.last_name,
@@ -44,7 +60,8 @@ def queue_single(shop: Shop, contact: Contact, body: str, kind: str) -> Message:
     )
     db.session.add(message)
     db.session.flush()
-    credits.reserve(shop.id, message.segments, f"single:{message.id}:reserve")
+    if rules_for(shop, kind).billable:
+        credits.reserve(shop.id, message.segments, f"single:{message.id}:reserve")
     return message
 
 
@@ -71,18 +88,10 @@ def send_single(message_id: int) -> ChunkResult:
     row = Claimed(
         message.id, message.contact_id, message.phone, message.first_name, message.last_name
     )
-    result = send_chunk(
-        shop,
-        None,
-        token,
-        [row],
-        message.body,
-        None,
-        prerendered=True,
-        marketing=message.kind not in ("test", "keyword", "transactional"),
-    )
+    rules = rules_for(shop, message.kind)
+    result = send_chunk(shop, None, token, [row], message.body, None, prerendered=True, rules=rules)
     db.session.refresh(message)
-    if message.status in (MessageStatus.FAILED, MessageStatus.SKIPPED):
+    if rules.billable and message.status in (MessageStatus.FAILED, MessageStatus.SKIPPED):
         credits.release(shop.id, message.segments, f"single:{message.id}:release")
         db.session.commit()
     return result

@@ -10,8 +10,9 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 
 from astronote.extensions import db
-from astronote.integrations.mitto_dlr import parse_delivery_reports
-from astronote.services import delivery_reports
+from astronote.integrations.mitto_dlr import parse_delivery_reports, parse_inbound
+from astronote.services import delivery_reports, inbound
+from astronote.tasks import enqueue_safely
 
 bp = Blueprint("provider_callbacks", __name__, url_prefix="/webhooks/mitto")
 log = logging.getLogger("astronote.callbacks")
@@ -57,3 +58,28 @@ def delivery_report():
     counts = delivery_reports.apply(reports)
     db.session.commit()
     return jsonify(status="ok", received=len(reports), **counts), 200
+
+
+@bp.post("/inbound")
+def inbound_message():
+    """Store every reply (routed or not) once, act on STOP/START/HELP, answer 200."""
+    raw = request.get_data(cache=True)
+    if not _authorised(raw):
+        return jsonify(error="unauthorised"), 401
+    payload = _payload(raw)
+    try:
+        sms = parse_inbound(payload)
+    except (TypeError, ValueError) as exc:
+        return jsonify(error="invalid_payload", message=str(exc)[:200]), 400
+    if not sms.from_number:
+        return jsonify(error="invalid_payload", message="The sender number is missing."), 400
+    message = inbound.record(sms)
+    if message is None:
+        return jsonify(status="duplicate"), 200
+    action = inbound.act_on_keyword(message)
+    db.session.commit()
+    if action is not None:
+        from astronote.tasks.inbox import after_keyword
+
+        enqueue_safely(after_keyword, message.id, action[0], action[1])
+    return jsonify(status="stored", routed_by=message.routed_by, keyword=message.keyword), 200

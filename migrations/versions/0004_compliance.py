@@ -65,6 +65,7 @@ def upgrade():
         batch_op.create_index('ix_inbound_shop_unread', ['shop_id', 'read_at'], unique=False)
 
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('(CURRENT_TIMESTAMP)'), nullable=False))
         batch_op.add_column(sa.Column('not_before', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index('ix_messages_shop_contact_sent', ['shop_id', 'contact_id', 'sent_at'], unique=False)
 
@@ -74,6 +75,7 @@ def upgrade():
         batch_op.add_column(sa.Column('transactional_ignores_quiet_hours', sa.Boolean(), server_default='1', nullable=False))
         batch_op.add_column(sa.Column('frequency_cap_hours', sa.Integer(), server_default='16', nullable=False))
         batch_op.add_column(sa.Column('opt_out_mode', sa.String(length=16), server_default='reply', nullable=False))
+        batch_op.add_column(sa.Column('double_opt_in', sa.Boolean(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('help_text', sa.String(length=300), nullable=True))
         batch_op.add_column(sa.Column('keywords', sa.JSON(), nullable=True))
 
@@ -85,6 +87,7 @@ def downgrade():
     with op.batch_alter_table('shops', schema=None) as batch_op:
         batch_op.drop_column('keywords')
         batch_op.drop_column('help_text')
+        batch_op.drop_column('double_opt_in')
         batch_op.drop_column('opt_out_mode')
         batch_op.drop_column('frequency_cap_hours')
         batch_op.drop_column('transactional_ignores_quiet_hours')
@@ -92,6 +95,7 @@ def downgrade():
         batch_op.drop_column('quiet_start')
 
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_column('created_at')
         batch_op.drop_index('ix_messages_shop_contact_sent')
         batch_op.drop_column('not_before')
 

@@ -1,0 +1,10 @@
+import pytest
+
+from astronote.services import public_limits
+from tests.sending.conftest import funded, mitto_sim, read, sim, subscribers  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def _fresh_public_limits():
+    """Per-IP limits live in process memory without Redis; each test starts clean."""
+    public_limits._memory.storage.reset()
