@@ -19,5 +19,42 @@ def seed_demo(contacts: int) -> None:
     click.echo(f"demo shop {shop.shop_domain}: {'created' if created else 'already present'}")
 
 
+@group.command("grant-credits")
+@click.argument("shop_domain")
+@click.argument("amount", type=click.IntRange(1, 10_000_000))
+@click.option("--note", default="Granted by an operator", show_default=True)
+def grant_credits(shop_domain: str, amount: int, note: str) -> None:
+    """Add AMOUNT credits to SHOP_DOMAIN (support, refunds, test shops)."""
+    import uuid
+
+    from astronote.extensions import db
+    from astronote.services import credits, shops
+
+    shop = shops.find(shop_domain)
+    if shop is None:
+        raise click.ClickException(f"no shop {shop_domain}")
+    entry = credits.grant(shop.id, amount, f"cli:{uuid.uuid4().hex}", note)
+    db.session.commit()
+    click.echo(f"{shop_domain}: +{amount} credits, {entry.available_after} available")
+
+
+@group.command("unrouted")
+@click.option("--limit", default=50, show_default=True)
+def unrouted(limit: int) -> None:
+    """List inbound messages that could not be routed to a shop (newest first)."""
+    from sqlalchemy import select
+
+    from astronote.extensions import db
+    from astronote.models import InboundMessage
+
+    rows = db.session.execute(
+        select(InboundMessage).where(InboundMessage.shop_id.is_(None))
+        .order_by(InboundMessage.id.desc()).limit(limit)
+    ).scalars()
+    for row in rows:
+        click.echo(f"{row.received_at:%Y-%m-%d %H:%M} {row.from_number} -> {row.to_number}: "
+                   f"{row.text[:80]!r}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(group)

@@ -28,7 +28,7 @@ def rules_for(shop: Shop, kind: str) -> SendRules:
         return SendRules(
             recheck_consent=False, frequency_cap=False, quiet_hours=False, billable=False
         )
-    if kind == "test":
+    if kind in ("test", "reply"):  # merchant-initiated: a test to oneself, or a conversation
         return SendRules(frequency_cap=False, quiet_hours=False)
     if kind == "transactional":
         return SendRules(
