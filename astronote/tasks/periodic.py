@@ -9,8 +9,15 @@ from huey import crontab
 from sqlalchemy import delete, select
 
 from astronote.extensions import db
-from astronote.models import ContactImport, ImportStatus, Shop, WebhookEvent, now_utc
-from astronote.services import shop_tokens, webhook_events
+from astronote.models import (
+    ContactImport,
+    ImportStatus,
+    Shop,
+    UnmatchedDeliveryReport,
+    WebhookEvent,
+    now_utc,
+)
+from astronote.services import delivery_reports, shop_tokens, webhook_events
 from astronote.tasks import app_periodic_task, enqueue_safely
 from astronote.tasks.imports import import_contacts
 
@@ -98,3 +105,16 @@ def purge_processed_webhook_events() -> int:
     )
     db.session.commit()
     return result.rowcount
+
+
+@app_periodic_task(crontab(minute="*"))
+def rematch_delivery_reports() -> int:
+    """Reports that arrived before their message id was saved get applied now."""
+    matched = delivery_reports.rematch()
+    db.session.execute(
+        delete(UnmatchedDeliveryReport).where(
+            UnmatchedDeliveryReport.received_at < now_utc() - timedelta(days=7)
+        )
+    )
+    db.session.commit()
+    return matched
