@@ -243,7 +243,16 @@ def pending_count(campaign_id: int) -> int:
 def finish_if_done(campaign_id: int) -> bool:
     """Close a campaign with nothing left in flight and settle its credits, once. Commits."""
     campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None or pending_count(campaign_id) or campaign.credits_settled:
+    if campaign is None or campaign.credits_settled:
+        return False
+    if campaign.status == CampaignStatus.CANCELLED:  # rows a dead worker held came back queued
+        db.session.execute(
+            update(messages)
+            .where(messages.c.campaign_id == campaign_id, messages.c.status == MessageStatus.QUEUED)
+            .values(status=MessageStatus.CANCELLED)
+        )
+    if pending_count(campaign_id):
+        db.session.commit()
         return False
     if campaign.status == CampaignStatus.SENDING:
         sent = db.session.execute(
