@@ -38,18 +38,32 @@ def create_app(overrides: Mapping | None = None) -> Flask:
 def register_blueprints(app: Flask) -> None:
     from astronote import views
     from astronote.views import (
+        campaigns,
         contacts,
         dev,
         health,
         home,
         imports,
+        inbox,
         provider_callbacks,
+        public,
         settings,
         webhooks,
     )
 
     views.init_app(app)
-    for module in (health, home, contacts, imports, settings, webhooks, provider_callbacks):
+    for module in (
+        health,
+        home,
+        contacts,
+        imports,
+        campaigns,
+        inbox,
+        settings,
+        webhooks,
+        provider_callbacks,
+        public,
+    ):
         app.register_blueprint(module.bp)
     # The development sign-in exists only in development; production never registers it.
     if app.config["ASTRONOTE_ENV"] == "development":

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, func, or_, select
 
@@ -89,6 +90,10 @@ def _age_clause(bands: list[str], today: date):
     return clauses
 
 
+def _start_of(day: date, shop: Shop) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(shop.timezone))
+
+
 def recipients(shop: Shop, audience: Audience) -> Select:
     """SELECT of the contacts this audience reaches. Consent is not optional."""
     query = select(Contact).where(
@@ -107,10 +112,11 @@ def recipients(shop: Shop, audience: Audience) -> Select:
         query = query.where(Contact.orders_count > 0)
     elif audience.purchased == "no":
         query = query.where(Contact.orders_count == 0)
+    # Dates are the merchant's calendar days, in the shop's time zone.
     if audience.last_order_after:
-        query = query.where(Contact.last_order_at >= audience.last_order_after)
+        query = query.where(Contact.last_order_at >= _start_of(audience.last_order_after, shop))
     if audience.last_order_before:
-        query = query.where(Contact.last_order_at < audience.last_order_before)
+        query = query.where(Contact.last_order_at < _start_of(audience.last_order_before, shop))
     return query
 
 

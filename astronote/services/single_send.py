@@ -37,7 +37,9 @@ def rules_for(shop: Shop, kind: str) -> SendRules:
     return SendRules()
 
 
-def queue_single(shop: Shop, contact: Contact, body: str, kind: str) -> Message:
+def queue_single(
+    shop: Shop, contact: Contact, body: str, kind: str, discount_code: str | None = None
+) -> Message:
     """A one-off message (test send, automation, keyword reply). Caller commits.
 
     Consent is required except for system replies (a STOP confirmation goes to
@@ -47,7 +49,8 @@ def queue_single(shop: Shop, contact: Contact, body: str, kind: str) -> Message:
     if not system and contact.consent_state != ConsentState.SUBSCRIBED.value:
         raise ValidationFailed({"phone": f"{contact.phone} is not subscribed to SMS marketing."})
     opt_out = None if system else opt_out_text(shop, contact.id)
-    text = render(body, values_for(shop, contact.first_name, contact.last_name, None), opt_out)
+    values = values_for(shop, contact.first_name, contact.last_name, discount_code)
+    text = render(body, values, opt_out)
     message = Message(
         shop_id=shop.id,
         contact_id=contact.id,

@@ -3,7 +3,12 @@
 import phonenumbers
 from flask import Flask, g
 
-NAV_ITEMS = (("Contacts", "contacts.index"), ("Settings", "settings.edit"))
+NAV_ITEMS = (
+    ("Contacts", "contacts.index"),
+    ("Campaigns", "campaigns.index"),
+    ("Inbox", "inbox.index"),
+    ("Settings", "settings.edit"),
+)
 
 
 def init_app(app: Flask) -> None:

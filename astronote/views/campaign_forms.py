@@ -1,0 +1,190 @@
+"""Helpers of the campaign pages: the compose form, its live preview and cost, test sends."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from astronote.errors import ValidationFailed
+from astronote.extensions import db
+from astronote.models import Campaign, CampaignStatus, Contact, Gender, Message, Shop
+from astronote.services import audience as audiences
+from astronote.services import campaign_stats, campaigns, credits, rendering, single_send
+from astronote.services.phones import InvalidPhone, normalize_phone
+from astronote.services.segments import count_segments
+
+INTENTS = ("draft", "schedule", "review")
+LOCAL_INPUT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
+
+
+def choices(shop: Shop) -> dict:
+    """Option lists every compose template needs."""
+    return {
+        "genders": [(g.value, g.value.capitalize()) for g in Gender],
+        "age_bands": list(audiences.AGE_BANDS),
+        "variables": rendering.VARIABLES,
+        "opt_out": rendering.opt_out_text(shop),
+    }
+
+
+def failed_csv_lines(campaign: Campaign) -> Iterator[str]:
+    """The failed recipients as CSV, in keyset batches: flat memory at any size."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["phone", "first_name", "last_name", "error", "failed_at"])
+    after = 0
+    while batch := campaign_stats.failed_rows(campaign, after_id=after):
+        for row in batch:
+            failed_at = row.failed_at.isoformat() if row.failed_at else None
+            values = (row.phone, row.first_name, row.last_name, row.error, failed_at)
+            writer.writerow([csv_safe(v) for v in values])
+        after = batch[-1].id
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    yield buffer.getvalue()
+
+
+def csv_safe(value) -> str:
+    """Neutralise spreadsheet formulas (CSV injection); phones keep their leading +."""
+    text = "" if value is None else str(value)
+    if text.startswith("+") and text[1:].isdigit():
+        return text
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def local_time(shop: Shop, moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
+    return moment.astimezone(ZoneInfo(shop.timezone)).strftime(fmt) if moment else ""
+
+
+def _iso(day) -> str:
+    return day.isoformat() if day else ""
+
+
+def form_of(shop: Shop, campaign: Campaign) -> MultiDict:
+    """The compose form filled from a stored campaign."""
+    audience = audiences.Audience.from_json(campaign.audience)
+    form = MultiDict(
+        {
+            "name": campaign.name,
+            "body": campaign.body,
+            "discount_code": campaign.discount_code or "",
+            "scheduled_at": local_time(shop, campaign.scheduled_at, LOCAL_INPUT),
+            "tags": ", ".join(audience.tags),
+            "gender": audience.gender,
+            "purchased": audience.purchased,
+            "last_order_after": _iso(audience.last_order_after),
+            "last_order_before": _iso(audience.last_order_before),
+        }
+    )
+    form.setlist("age_bands", audience.age_bands)
+    return form
+
+
+def parse_compose(shop: Shop, form, intent: str) -> campaigns.Draft:
+    """Validate for the button pressed: only "Schedule" keeps the date; it also needs one."""
+    data = form.copy()
+    if intent != "schedule":
+        data["scheduled_at"] = ""
+    errors: dict[str, str] = {}
+    try:
+        draft = campaigns.parse_form(shop, data)
+    except ValidationFailed as exc:
+        errors = dict(exc.field_errors)
+    if intent == "schedule" and not form.get("scheduled_at"):
+        errors.setdefault("scheduled_at", "Pick the date and time to send it.")
+    if errors:
+        raise ValidationFailed(errors)
+    return draft
+
+
+def _clean_body(form) -> tuple[str, str | None]:
+    body = (form.get("body") or "").replace("\r\n", "\n").strip()
+    if len(body) > rendering.MAX_BODY:
+        return body, f"Messages are limited to {rendering.MAX_BODY} characters."
+    if unknown := rendering.unknown_variables(body):
+        return body, "Unknown placeholder: " + ", ".join("{{" + u + "}}" for u in unknown)
+    return body, None
+
+
+def audience_count(shop: Shop, form) -> dict:
+    try:
+        audience = audiences.parse(form)
+    except ValidationFailed as exc:
+        return {"count": None, "errors": exc.field_errors}
+    return {"count": audiences.count(shop, audience), "errors": {}}
+
+
+def preview(shop: Shop, form) -> dict:
+    """Exact cost and a real recipient's message for the compose form as it stands."""
+    body, body_error = _clean_body(form)
+    result = {"body": body, "body_error": body_error, "errors": {}, "sample": None}
+    result["balance"] = credits.balance(shop.id)
+    try:
+        audience = audiences.parse(form)
+    except ValidationFailed as exc:
+        result["errors"] = exc.field_errors
+        return result
+    discount = (form.get("discount_code") or "").strip() or None
+    if not body or body_error:
+        result["recipients"] = audiences.count(shop, audience)
+        return result
+    result["recipients"], result["credits"] = audiences.cost(shop, audience, body, discount)
+    result["enough"] = result["balance"].available >= result["credits"]
+    first = db.session.execute(
+        audiences.recipients(shop, audience).order_by(Contact.id).limit(1)
+    ).scalar_one_or_none()
+    if first is not None:
+        values = rendering.values_for(shop, first.first_name, first.last_name, discount)
+        text = rendering.render(body, values, rendering.opt_out_text(shop, first.id))
+        result["sample"] = {"contact": first, "text": text, "info": count_segments(text)}
+    return result
+
+
+def confirmation(shop: Shop, campaign: Campaign) -> dict:
+    """What "Send now" will do: recipients and exact cost against the balance."""
+    if campaign.status not in campaigns.EDITABLE:
+        raise campaigns.InvalidTransition(f"The campaign is {campaign.status}; it cannot be sent.")
+    audience = audiences.Audience.from_json(campaign.audience)
+    people, cost = audiences.cost(shop, audience, campaign.body, campaign.discount_code)
+    balance = credits.balance(shop.id)
+    return {
+        "recipients": people,
+        "cost": cost,
+        "balance": balance,
+        "enough": balance.available >= cost,
+    }
+
+
+def queue_test(shop: Shop, body: str, discount: str | None, raw_phone: str | None) -> Message:
+    """Reserve and queue one test message to a subscribed contact; caller commits, enqueues."""
+    body = (body or "").replace("\r\n", "\n").strip()
+    if not body:
+        raise ValidationFailed({"body": "Write the message first."})
+    if unknown := rendering.unknown_variables(body):
+        raise ValidationFailed({"body": "Unknown placeholder: " + ", ".join(unknown)})
+    try:
+        phone = normalize_phone(raw_phone, shop.default_region)
+    except InvalidPhone as exc:
+        raise ValidationFailed({"test_phone": str(exc)}) from None
+    contact = db.session.execute(
+        select(Contact).filter_by(shop_id=shop.id, phone=phone)
+    ).scalar_one_or_none()
+    if contact is None:
+        raise ValidationFailed(
+            {"test_phone": f"No contact has the number {phone}. Add it as a subscribed contact."}
+        )
+    try:
+        return single_send.queue_single(shop, contact, body, "test", discount_code=discount)
+    except ValidationFailed as exc:
+        raise ValidationFailed({"test_phone": " ".join(exc.field_errors.values())}) from None
+
+
+def status_options() -> list[tuple[str, str]]:
+    return [(s.value, s.value.capitalize()) for s in CampaignStatus]

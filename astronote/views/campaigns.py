@@ -1,0 +1,242 @@
+"""Campaign pages: list, compose (live count, preview, exact cost), send, watch, retry."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, request, stream_with_context, url_for
+from werkzeug.datastructures import MultiDict
+
+from astronote.auth import load_shop
+from astronote.errors import ValidationFailed
+from astronote.extensions import db
+from astronote.htmx import STOP_POLLING, redirect_to, render, toast
+from astronote.models import CampaignStatus
+from astronote.services import campaign_stats, campaigns
+from astronote.services.credits import InsufficientCredits
+from astronote.tasks import enqueue_safely
+from astronote.tasks.campaigns import fan_out, send_single
+from astronote.views import campaign_forms as forms
+from astronote.views.contacts import CURSOR
+
+bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
+bp.before_request(load_shop)
+LIVE = (CampaignStatus.SENDING, CampaignStatus.SCHEDULED)  # the progress fragment polls
+
+
+@bp.app_template_filter("shop_time")
+def _shop_time(moment) -> str:
+    return forms.local_time(g.shop, moment)
+
+
+@bp.get("")
+def index():
+    raw = request.args.get("after", "")
+    status = request.args.get("status", "")
+    status = status if status in {s.value for s in CampaignStatus} else ""
+    page = campaign_stats.list_campaigns(
+        g.shop, after_id=int(raw) if CURSOR.fullmatch(raw) else None, status=status or None
+    )
+    return render(
+        "campaigns/index.html",
+        partial="campaigns/_table.html",
+        page=page,
+        status_filter=status,
+        statuses=forms.status_options(),
+    )
+
+
+def _compose_page(campaign=None, form=None, errors=None, status=200):
+    return render(
+        "campaigns/form.html",
+        partial="campaigns/_form.html",
+        status=status,
+        campaign=campaign,
+        form=form if form is not None else MultiDict(),
+        errors=errors or {},
+        **forms.choices(g.shop),
+    )
+
+
+@bp.get("/new")
+def new():
+    return _compose_page()
+
+
+def _save(campaign=None):
+    intent = request.form.get("intent", "draft")
+    intent = intent if intent in forms.INTENTS else "draft"
+    try:
+        draft = forms.parse_compose(g.shop, request.form, intent)
+        campaign = campaigns.save(g.shop, draft, campaign)
+        db.session.commit()
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _compose_page(campaign, request.form, exc.field_errors, status=422)
+    if intent == "review":
+        return redirect_to(url_for("campaigns.confirm", campaign_id=campaign.id))
+    done = "Campaign scheduled" if intent == "schedule" else "Draft saved"
+    return toast(redirect_to(url_for("campaigns.show", campaign_id=campaign.id)), done)
+
+
+@bp.post("")
+def create():
+    return _save()
+
+
+@bp.get("/<int:campaign_id>/edit")
+def edit(campaign_id: int):
+    campaign = campaigns.get(g.shop, campaign_id)
+    if campaign.status not in campaigns.EDITABLE:
+        raise campaigns.InvalidTransition("Only draft or scheduled campaigns can be edited.")
+    return _compose_page(campaign, forms.form_of(g.shop, campaign))
+
+
+@bp.post("/<int:campaign_id>")
+def update(campaign_id: int):
+    return _save(campaigns.get(g.shop, campaign_id))
+
+
+@bp.get("/audience-count")
+def audience_count():
+    return render("campaigns/_audience_count.html", **forms.audience_count(g.shop, request.args))
+
+
+@bp.post("/preview")
+def preview():
+    return render("campaigns/_preview.html", p=forms.preview(g.shop, request.form))
+
+
+@bp.get("/<int:campaign_id>")
+def show(campaign_id: int):
+    campaign = campaigns.get(g.shop, campaign_id)
+    context = _progress_context(campaign)
+    return render("campaigns/show.html", campaign=campaign, errors={}, form={}, **context)
+
+
+def _progress_context(campaign) -> dict:
+    counts = campaign_stats.counts(campaign)
+    reasons = campaign_stats.failure_reasons(campaign) if counts["failed"] else []
+    return {"counts": counts, "reasons": reasons, "live": campaign.status in LIVE}
+
+
+@bp.get("/<int:campaign_id>/progress")
+def progress(campaign_id: int):
+    campaign = campaigns.get(g.shop, campaign_id)
+    if campaign.status == CampaignStatus.SENDING and not campaigns.pending_count(campaign.id):
+        campaigns.finish_if_done(campaign.id)  # idempotent; the sweeper would do it a bit later
+        db.session.refresh(campaign)
+    context = _progress_context(campaign)
+    return render(
+        "campaigns/_progress.html",
+        status=200 if context["live"] else STOP_POLLING,
+        campaign=campaign,
+        **context,
+    )
+
+
+def _confirm_page(campaign, error=None, status=200):
+    return render(
+        "campaigns/confirm.html",
+        partial="campaigns/_confirm.html",
+        status=status,
+        campaign=campaign,
+        error=error,
+        **forms.confirmation(g.shop, campaign),
+    )
+
+
+@bp.get("/<int:campaign_id>/send")
+def confirm(campaign_id: int):
+    return _confirm_page(campaigns.get(g.shop, campaign_id))
+
+
+@bp.post("/<int:campaign_id>/send")
+def send_now(campaign_id: int):
+    campaign = campaigns.get(g.shop, campaign_id)
+    if request.form.get("confirm") != "yes":
+        return _confirm_page(campaign, "Check the recipients and cost, then confirm.", 422)
+    try:
+        people = campaigns.start(g.shop, campaign)
+    except InsufficientCredits as exc:
+        db.session.rollback()
+        return _confirm_page(campaigns.get(g.shop, campaign_id), exc.message, 402)
+    db.session.commit()
+    if people:
+        fan_out(campaign.id)
+    message = f"Sending to {people:,} recipients" if people else campaign.failure_reason
+    return toast(redirect_to(url_for("campaigns.show", campaign_id=campaign.id)), message)
+
+
+def _action(campaign_id: int, change, message: str):
+    campaign = campaigns.get(g.shop, campaign_id)
+    try:
+        change(campaign)
+    except Exception:
+        db.session.rollback()  # a refused transition or reservation leaves nothing behind
+        raise
+    db.session.commit()
+    if campaign.status == CampaignStatus.SENDING:
+        fan_out(campaign.id)
+    return toast(redirect_to(url_for("campaigns.show", campaign_id=campaign.id)), message)
+
+
+@bp.post("/<int:campaign_id>/pause")
+def pause(campaign_id: int):
+    return _action(campaign_id, campaigns.pause, "Campaign paused")
+
+
+@bp.post("/<int:campaign_id>/resume")
+def resume(campaign_id: int):
+    return _action(campaign_id, campaigns.resume, "Campaign resumed")
+
+
+@bp.post("/<int:campaign_id>/cancel")
+def cancel(campaign_id: int):
+    return _action(campaign_id, campaigns.cancel, "Campaign cancelled")
+
+
+@bp.post("/<int:campaign_id>/retry-failed")
+def retry_failed(campaign_id: int):
+    # InsufficientCredits (402) and InvalidTransition (409) reach the error handler.
+    retry = lambda campaign: campaigns.retry_failed(g.shop, campaign)  # noqa: E731
+    return _action(campaign_id, retry, "Retrying the failed messages")
+
+
+def _test_send(body, discount, test_url: str):
+    context = {"form": request.form, "test_url": test_url}
+    try:
+        message = forms.queue_test(g.shop, body, discount, request.form.get("test_phone"))
+        db.session.commit()
+    except (ValidationFailed, InsufficientCredits) as exc:
+        db.session.rollback()
+        errors = getattr(exc, "field_errors", None) or {"test_phone": exc.message}
+        return render("campaigns/_test_send.html", status=exc.status, errors=errors, **context)
+    enqueue_safely(send_single, message.id)
+    segments = f"{message.segments} segment" + ("" if message.segments == 1 else "s")
+    sent = f"Test message on its way to {message.phone} ({segments})."
+    return render("campaigns/_test_send.html", errors={}, sent=sent, **context)
+
+
+@bp.post("/test-send")
+def test_send_draft():
+    """The compose page's "Send test": the message as typed; nothing is saved."""
+    form, url = request.form, url_for("campaigns.test_send_draft")
+    return _test_send(form.get("body"), form.get("discount_code"), url)
+
+
+@bp.post("/<int:campaign_id>/test-send")
+def test_send(campaign_id: int):
+    campaign = campaigns.get(g.shop, campaign_id)
+    url = url_for("campaigns.test_send", campaign_id=campaign.id)
+    return _test_send(campaign.body, campaign.discount_code, url)
+
+
+@bp.get("/<int:campaign_id>/failed.csv")
+def failed_csv(campaign_id: int):
+    campaign = campaigns.get(g.shop, campaign_id)
+
+    filename = f"campaign-{campaign.id}-failed.csv"
+    return Response(
+        stream_with_context(forms.failed_csv_lines(campaign)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
