@@ -96,6 +96,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "MITTO_API_KEY": env.get("MITTO_API_KEY", "simulator-key"),
         "MITTO_TRAFFIC_ACCOUNT_ID": env.get("MITTO_TRAFFIC_ACCOUNT_ID", "simulator-account"),
         "MITTO_WEBHOOK_SECRET": env.get("MITTO_WEBHOOK_SECRET") or None,
+        "MITTO_READ_TIMEOUT": _int(env, "MITTO_READ_TIMEOUT", 30),
         "SMS_BATCH_SIZE": _int(env, "SMS_BATCH_SIZE", 5000),
         "RATE_LIMIT_TRAFFIC_ACCOUNT_MAX": _int(env, "RATE_LIMIT_TRAFFIC_ACCOUNT_MAX", 100),
         "RATE_LIMIT_TENANT_MAX": _int(env, "RATE_LIMIT_TENANT_MAX", 50),

@@ -18,7 +18,7 @@ from astronote.models import Message, MessageStatus, UnmatchedDeliveryReport, no
 
 messages = Message.__table__
 FINAL = {"delivered": MessageStatus.DELIVERED, "failed": MessageStatus.FAILED}
-OPEN = (MessageStatus.ACCEPTED, MessageStatus.UNKNOWN, MessageStatus.SUBMITTING)
+OPEN = (MessageStatus.ACCEPTED, MessageStatus.UNKNOWN)
 
 
 def _targets(reports: list[DeliveryReport]) -> dict[str, tuple]:
@@ -63,6 +63,12 @@ def apply(reports: list[DeliveryReport]) -> dict[str, int]:
             counts["unmatched"] += 1
             continue
         row_id, status, status_at = found[key]
+        if status == MessageStatus.SUBMITTING:
+            # The send is still being recorded (or its worker died). Applying now would
+            # skip the charge that leaving `submitting` carries: keep it for the rematch.
+            _keep_unmatched(report, at)
+            counts["unmatched"] += 1
+            continue
         target = _decide(status, status_at, report, at)
         if target is None:
             counts["ignored"] += 1
@@ -102,6 +108,11 @@ def _values(row_id: int, report: DeliveryReport, target, at) -> dict:
     }
 
 
+def any_unmatched() -> bool:
+    query = select(UnmatchedDeliveryReport.id).limit(1)
+    return db.session.execute(query).first() is not None
+
+
 def _keep_unmatched(report: DeliveryReport, at: datetime) -> None:
     db.session.add(
         UnmatchedDeliveryReport(
@@ -114,30 +125,36 @@ def _keep_unmatched(report: DeliveryReport, at: datetime) -> None:
     )
 
 
-def rematch(limit: int = 1000) -> int:
-    """Retry stored unmatched reports (the id may have been saved since). Caller commits."""
+def rematch(limit: int = 1000, provider_ids: list[str] | None = None) -> int:
+    """Retry stored unmatched reports (the id may have been saved since). Caller commits.
+
+    With `provider_ids`, only reports for those messages: a worker that has just
+    recorded its sends calls this, so reports that overtook it apply at once.
+    """
     from astronote.integrations.mitto_dlr import parse_delivery_reports
 
-    rows = (
+    query = select(UnmatchedDeliveryReport).order_by(UnmatchedDeliveryReport.id).limit(limit)
+    if provider_ids is not None:
+        query = query.where(UnmatchedDeliveryReport.provider_message_id.in_(provider_ids))
+    rows = db.session.execute(query).scalars().all()
+    parsed = {row.id: parse_delivery_reports(json.loads(row.payload)) for row in rows}
+    known = _targets([r for reports in parsed.values() for r in reports])
+
+    def ready(report: DeliveryReport) -> bool:
+        key = report.message_id if report.message_id in known else f"ref:{report.reference}"
+        return key in known and known[key][1] != MessageStatus.SUBMITTING
+
+    done = [row_id for row_id, reports in parsed.items() if reports and all(map(ready, reports))]
+    apply([r for row_id in done for r in parsed[row_id]])
+    if done:
         db.session.execute(
-            select(UnmatchedDeliveryReport).order_by(UnmatchedDeliveryReport.id).limit(limit)
+            delete(UnmatchedDeliveryReport).where(UnmatchedDeliveryReport.id.in_(done))
         )
-        .scalars()
-        .all()
-    )
-    if not rows:
-        return 0
-    reports = [r for row in rows for r in parse_delivery_reports(json.loads(row.payload))]
-    known = _targets(reports)
-    matched = [r for r in reports if r.message_id in known or f"ref:{r.reference}" in known]
-    apply(matched)
-    done = {r.message_id for r in matched}
-    db.session.execute(
-        delete(UnmatchedDeliveryReport).where(UnmatchedDeliveryReport.provider_message_id.in_(done))
-    )
-    db.session.execute(
-        update(UnmatchedDeliveryReport.__table__)
-        .where(UnmatchedDeliveryReport.provider_message_id.not_in(done or {""}))
-        .values(attempts=UnmatchedDeliveryReport.attempts + 1)
-    )
+    waiting = [row.id for row in rows if row.id not in set(done)]
+    if waiting:
+        db.session.execute(
+            update(UnmatchedDeliveryReport.__table__)
+            .where(UnmatchedDeliveryReport.id.in_(waiting))
+            .values(attempts=UnmatchedDeliveryReport.attempts + 1)
+        )
     return len(done)

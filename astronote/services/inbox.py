@@ -37,8 +37,8 @@ from astronote.services.rendering import MAX_BODY
 
 REPLY_KIND = "reply"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-LIST_CURSOR = re.compile(r"([0-9]{1,19})_([0-9]{1,19})")
-THREAD_CURSOR = re.compile(r"([0-9]{1,19})_([01])_([0-9]{1,19})")
+LIST_CURSOR = re.compile(r"([0-9]{1,19})_([0-9]{1,18})")
+THREAD_CURSOR = re.compile(r"([0-9]{1,19})_([01])_([0-9]{1,18})")
 INBOUND, OUTBOUND = 0, 1  # tie-break rank when an inbound and an outbound share a time
 PENDING = {MessageStatus.QUEUED, MessageStatus.CLAIMED, MessageStatus.SUBMITTING}
 
@@ -241,6 +241,7 @@ class ThreadItem:
 class ThreadPage:
     items: list[ThreadItem] = field(default_factory=list)  # oldest first
     older_cursor: str | None = None
+    before: str | None = None  # the cursor this page was read before; None: the latest page
 
     @property
     def version(self) -> str:
@@ -271,16 +272,12 @@ def _before(at_column, id_column, rank: int, cursor: tuple[datetime, int, int] |
     return or_(at_column < at, and_(at_column == at, same_time))
 
 
-def thread(
-    shop: Shop, contact: Contact, before: str | None = None, limit: int = 50
-) -> ThreadPage:
+def thread(shop: Shop, contact: Contact, before: str | None = None, limit: int = 50) -> ThreadPage:
     """The latest `limit` messages either way (older than `before`), oldest first."""
     cursor = _thread_cursor(before)
     inbound = InboundMessage.__table__
     in_rows = db.session.execute(
-        select(
-            inbound.c.id, inbound.c.received_at, inbound.c.text, inbound.c.keyword
-        )
+        select(inbound.c.id, inbound.c.received_at, inbound.c.text, inbound.c.keyword)
         .where(
             inbound.c.shop_id == shop.id,
             inbound.c.contact_id == contact.id,
@@ -310,7 +307,9 @@ def thread(
         .order_by(at.desc(), messages.c.id.desc())
         .limit(limit + 1)
     )
-    items = [ThreadItem(True, r.id, r.received_at, r.text or "", keyword=r.keyword) for r in in_rows]
+    items = [
+        ThreadItem(True, r.id, r.received_at, r.text or "", keyword=r.keyword) for r in in_rows
+    ]
     items += [
         ThreadItem(
             False,
@@ -328,7 +327,7 @@ def thread(
     items.sort(key=lambda item: item.key, reverse=True)
     shown, more = items[:limit], len(items) > limit
     older = shown[-1].cursor if more and shown else None
-    return ThreadPage(list(reversed(shown)), older)
+    return ThreadPage(list(reversed(shown)), older, before if cursor is not None else None)
 
 
 # --------------------------------------------------------------------------- reply

@@ -24,7 +24,7 @@ from astronote.integrations.mitto import (
     OutboundSms,
 )
 from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop, now_utc
-from astronote.services import credits, frequency, provider, quiet_hours
+from astronote.services import credits, delivery_reports, frequency, provider, quiet_hours
 from astronote.services.rendering import opt_out_text, render, values_for
 from astronote.services.segments import segment_count
 
@@ -78,9 +78,17 @@ def claim(campaign_id: int, limit: int) -> tuple[str, list[Claimed]]:
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    # Two statements on purpose: as a subquery of the UPDATE, PostgreSQL may re-run the
+    # LIMIT for every row it visits (a semi-join) and so take the whole campaign. The
+    # SELECT locks its rows (SKIP LOCKED keeps workers apart on PostgreSQL); the
+    # conditional UPDATE keeps them apart on SQLite.
+    ids = list(db.session.execute(pick).scalars())
+    if not ids:
+        db.session.commit()
+        return token, []
     stmt = (
         update(messages)
-        .where(messages.c.id.in_(pick.scalar_subquery()), messages.c.status == MessageStatus.QUEUED)
+        .where(messages.c.id.in_(ids), messages.c.status == MessageStatus.QUEUED)
         .values(
             status=MessageStatus.CLAIMED,
             claim_token=token,
@@ -172,8 +180,11 @@ def _fence(token: str, rendered: dict[int, tuple[str, int]]) -> set[int]:
     return fenced
 
 
-def _settle(token: str, ids: list[int], status: MessageStatus, **values) -> None:
-    if ids:
+def _settle(token: str, ids: list[int], status: MessageStatus, **values) -> list[int]:
+    """Move our rows out of `submitting`; returns the ids this call actually moved."""
+    if not ids:
+        return []
+    return list(
         db.session.execute(
             update(messages)
             .where(
@@ -182,10 +193,13 @@ def _settle(token: str, ids: list[int], status: MessageStatus, **values) -> None
                 messages.c.status == MessageStatus.SUBMITTING,
             )
             .values(status=status, **values)
-        )
+            .returning(messages.c.id)
+        ).scalars()
+    )
 
 
-def _record_accepted(token: str, accepted: dict[int, str]) -> None:
+def _record_accepted(token: str, accepted: dict[int, str]) -> list[int]:
+    """Record provider ids; returns the ids actually recorded by this worker."""
     if accepted:
         db.session.connection().execute(
             update(messages)
@@ -202,6 +216,17 @@ def _record_accepted(token: str, accepted: dict[int, str]) -> None:
             ),
             [{"b_id": i, "b_pid": pid} for i, pid in accepted.items()],
         )
+    return _still(token, list(accepted), MessageStatus.ACCEPTED)
+
+
+def _still(token: str, ids: list[int], status: MessageStatus) -> list[int]:
+    """Which of `ids` this worker moved to `status` (the reconciler may have got there first)."""
+    if not ids:
+        return []
+    query = select(messages.c.id).where(
+        messages.c.id.in_(ids), messages.c.claim_token == token, messages.c.status == status
+    )
+    return list(db.session.execute(query).scalars())
 
 
 def _charge(shop: Shop, campaign_id: int | None, token: str, ids, rendered) -> None:
@@ -300,9 +325,11 @@ def _submit(shop, campaign_id, token, outbound: list[OutboundSms], rendered) -> 
     except MittoUnknownOutcomeError as exc:
         matched = getattr(exc, "matched", None) or {}
         accepted = {int(r.reference): r.message_id for r in matched.values() if r.message_id}
-        _record_accepted(token, accepted)
-        _settle(token, ids, MessageStatus.UNKNOWN, error=str(exc)[:500])
-        _charge(shop, campaign_id, token, ids, rendered)  # we may well have been billed
+        recorded = _record_accepted(token, accepted)
+        unknown = _settle(token, ids, MessageStatus.UNKNOWN, error=str(exc)[:500])
+        # Charged: we may well have been billed. Only rows this worker moved, so a row
+        # the reconciler already settled (and charged) is never charged twice.
+        _charge(shop, campaign_id, token, recorded + unknown, rendered)
         db.session.commit()
         return ChunkResult()
     except MittoRetryableError as exc:
@@ -327,16 +354,18 @@ def _submit(shop, campaign_id, token, outbound: list[OutboundSms], rendered) -> 
         db.session.commit()
         return ChunkResult()
     accepted = {int(r.reference): r.message_id for r in result.results if r.accepted}
-    _record_accepted(token, accepted)
+    recorded = _record_accepted(token, accepted)
+    rejected: dict[str, list[int]] = {}
     for r in result.results:
         if not r.accepted:
-            _settle(
-                token,
-                [int(r.reference)],
-                MessageStatus.FAILED,
-                error=(r.error or "rejected by provider")[:500],
-                failed_at=now_utc(),
+            rejected.setdefault((r.error or "rejected by provider")[:500], []).append(
+                int(r.reference)
             )
-    _charge(shop, campaign_id, token, list(accepted), rendered)
+    for error, rejected_ids in rejected.items():  # one statement per distinct reason
+        _settle(token, rejected_ids, MessageStatus.FAILED, error=error, failed_at=now_utc())
+    _charge(shop, campaign_id, token, recorded, rendered)
     db.session.commit()
+    if delivery_reports.any_unmatched():  # reports that overtook our own bookkeeping
+        delivery_reports.rematch(provider_ids=list(accepted.values()))
+        db.session.commit()
     return ChunkResult()

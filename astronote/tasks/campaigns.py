@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from astronote.extensions import db
 from astronote.models import Campaign, CampaignStatus, Shop, now_utc
-from astronote.services import batches, campaigns, single_send
+from astronote.services import batches, campaigns, delivery_reports, single_send
 from astronote.services.credits import InsufficientCredits
 from astronote.tasks import app_periodic_task, app_task, enqueue_safely
 
@@ -85,6 +85,9 @@ def start_due_campaigns() -> int:
 def reconcile_sending() -> int:
     """Requeue what dead workers claimed, settle finished campaigns, restart idle ones."""
     requeued, unknown = batches.reclaim_stale(STALE_CLAIM)
+    if delivery_reports.any_unmatched():  # reports held while their rows were in flight
+        delivery_reports.rematch()
+        db.session.commit()
     if requeued or unknown:
         log.warning(
             "reconcile: %s claimed rows requeued, %s in-flight rows now unknown", requeued, unknown

@@ -51,7 +51,6 @@ def _conversation(contact, partial=None, status=200, before=None, form=None, err
         status=status,
         contact=contact,
         page=inbox.thread(g.shop, contact, before=before),
-        before=before,
         form=form or {},
         errors=errors or {},
         can_reply=allowed,
@@ -78,7 +77,7 @@ def thread(contact_id: int):
     page = inbox.thread(g.shop, contact)
     if page.version == request.args.get("v"):
         return make_response("", 204)
-    return render("inbox/_thread.html", contact=contact, page=page, before=None, oob=False)
+    return render("inbox/_thread.html", contact=contact, page=page, oob=False)
 
 
 def _outcome(message) -> tuple[str, bool]:

@@ -1,4 +1,4 @@
-"""Shop settings: default phone region, time zone and sender ID."""
+"""Shop settings: default phone region, time zone and sender ID; messaging rules."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import zoneinfo
 import phonenumbers
 from flask import Blueprint, Response, abort, g, request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from astronote.auth import load_shop
 from astronote.errors import ValidationFailed
 from astronote.extensions import db
 from astronote.htmx import STOP_POLLING, render, toast
 from astronote.models import CustomerDataExport
-from astronote.services import customer_sync, shops
+from astronote.services import compliance_settings, customer_sync, keywords, shops
 from astronote.tasks import shopify as tasks_shopify
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
@@ -23,7 +24,8 @@ REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
 TIMEZONES = sorted(zoneinfo.available_timezones())
 
 
-def _page(form, errors=None, status=200):
+def _page(form, errors=None, status=200, rules=None, rules_errors=None, section="general"):
+    """The settings page; for htmx, the one form (`section`) that was submitted."""
     exports = db.session.execute(
         select(CustomerDataExport)
         .filter_by(shop_id=g.shop.id)
@@ -34,8 +36,14 @@ def _page(form, errors=None, status=200):
         "settings/edit.html",
         partial="settings/_form.html",
         status=status,
+        section=section,
         form=form,
         errors=errors or {},
+        rules=rules if rules is not None else compliance_settings.form_of(g.shop),
+        rules_errors=rules_errors or {},
+        opt_out_modes=compliance_settings.OPT_OUT_MODES,
+        keyword_defaults=keywords.DEFAULTS,
+        default_help=keywords.DEFAULT_HELP,
         regions=REGIONS,
         timezones=TIMEZONES,
         sync=customer_sync.latest(g.shop),
@@ -65,6 +73,32 @@ def update():
     shops.update_settings(g.shop, settings)
     db.session.commit()
     return toast(_page(request.form), "Settings saved")
+
+
+@bp.post("/messaging")
+def update_messaging():
+    """Messaging rules: quiet hours, frequency cap, opt-out, help text, keywords, numbers."""
+    general = _form_of(g.shop)
+    try:
+        rules = compliance_settings.validate(g.shop, request.form)
+        compliance_settings.apply(g.shop, rules)
+        db.session.commit()
+    except (ValidationFailed, IntegrityError) as exc:
+        db.session.rollback()
+        errors = getattr(exc, "field_errors", None) or _race_errors()
+        return _page(
+            general, rules=request.form, rules_errors=errors, status=422, section="messaging"
+        )
+    return toast(_page(general, section="messaging"), "Messaging rules saved")
+
+
+def _race_errors() -> dict[str, str]:
+    """Another shop claimed one of the numbers between validation and commit."""
+    try:
+        compliance_settings.validate(g.shop, request.form)
+    except ValidationFailed as exc:
+        return exc.field_errors
+    return {"sender_numbers": "One of these numbers was just taken. Check the list and save again."}
 
 
 @bp.post("/customer-sync")

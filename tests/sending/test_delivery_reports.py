@@ -117,3 +117,36 @@ def test_secret_is_required_when_configured(app, client, sent, db):
 @pytest.mark.parametrize("body", [b"[1, 2", b'"just a string"', b"[[]]", b"\xff\xfe"])
 def test_garbage_never_500s(client, sent, body):
     assert client.post("/webhooks/mitto/dlr", data=body).status_code < 500
+
+
+def test_report_that_overtakes_the_send_is_held_then_applied(
+    client, sim, funded, subscribers, db, read
+):
+    """A report for a row still `submitting` waits (its charge comes with leaving that state)."""
+    from sqlalchemy import update
+
+    subscribers(1)
+    campaign = Campaign(shop_id=funded.id, name="C", body="Hi", audience=Audience().to_json())
+    db.session.add(campaign)
+    db.session.flush()
+    campaigns.start(funded, campaign)
+    db.session.commit()
+    message = read.messages(campaign.id)[0]
+    db.session.execute(
+        update(Message)
+        .where(Message.id == message.id)
+        .values(status="submitting", claim_token="t1")
+    )
+    db.session.commit()
+    early = {"messageId": "pid-1", "reference": str(message.id), "status": "delivered"}
+    assert client.post("/webhooks/mitto/dlr", json=early).json["unmatched"] == 1
+    assert read.messages(campaign.id)[0].status == "submitting"
+    db.session.execute(
+        update(Message)
+        .where(Message.id == message.id)
+        .values(status="accepted", provider_message_id="pid-1")
+    )
+    db.session.commit()
+    assert delivery_reports.rematch(provider_ids=["pid-1"]) == 1
+    db.session.commit()
+    assert read.messages(campaign.id)[0].status == "delivered"
