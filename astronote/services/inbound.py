@@ -30,8 +30,12 @@ CONFIRM_EVERY = timedelta(hours=24)
 
 
 def _e164(raw: str | None) -> str | None:
+    """Provider numbers usually come as international digits, with or without "+"."""
+    text = (raw or "").strip()
+    if text.isdigit() and not text.startswith("0"):
+        text = "+" + text
     try:
-        return normalize_phone(raw, "US") if raw else None
+        return normalize_phone(text, "US") if text else None
     except InvalidPhone:
         return None
 

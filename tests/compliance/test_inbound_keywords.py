@@ -121,3 +121,10 @@ def test_stop_in_the_middle_of_a_10000_recipient_campaign(
     assert max(campaign_sends.values()) == 1 and len(campaign_sends) == 9_999
     skipped = [m for m in read.messages(campaign.id) if m.status == "skipped"]
     assert [(m.phone, m.skip_reason) for m in skipped] == [(late, "unsubscribed")]
+
+
+def test_numbers_without_plus_still_route_and_match(client, sim, routed, subscribers, db):
+    phone = subscribers(1)[0]
+    response = _inbound(client, "STOP", phone.lstrip("+"), to="14155550000")
+    assert response.json["routed_by"] == "number"
+    assert _contact(db, phone).consent_state == "unsubscribed"
