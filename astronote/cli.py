@@ -48,12 +48,16 @@ def unrouted(limit: int) -> None:
     from astronote.models import InboundMessage
 
     rows = db.session.execute(
-        select(InboundMessage).where(InboundMessage.shop_id.is_(None))
-        .order_by(InboundMessage.id.desc()).limit(limit)
+        select(InboundMessage)
+        .where(InboundMessage.shop_id.is_(None))
+        .order_by(InboundMessage.id.desc())
+        .limit(limit)
     ).scalars()
     for row in rows:
-        click.echo(f"{row.received_at:%Y-%m-%d %H:%M} {row.from_number} -> {row.to_number}: "
-                   f"{row.text[:80]!r}")
+        click.echo(
+            f"{row.received_at:%Y-%m-%d %H:%M} {row.from_number} -> {row.to_number}: "
+            f"{row.text[:80]!r}"
+        )
 
 
 def init_app(app: Flask) -> None:

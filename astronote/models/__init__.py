@@ -19,13 +19,13 @@ from astronote.models.contact import (
     Gender,
     ShopContactCount,
 )
-from astronote.models.credit import CreditBalance, CreditLedgerEntry, LedgerKind
 from astronote.models.contact_import import (
     ContactImport,
     ContactImportChunk,
     ContactImportError,
     ImportStatus,
 )
+from astronote.models.credit import CreditBalance, CreditLedgerEntry, LedgerKind
 from astronote.models.inbound import InboundMessage, ShopSenderNumber, StorefrontSubmission
 from astronote.models.shop import Shop
 from astronote.models.shopify import (

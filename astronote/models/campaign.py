@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from astronote.models.base import BigId, Base, TimestampMixin, now_utc
+from astronote.models.base import Base, BigId, TimestampMixin, now_utc
 
 
 class CampaignStatus(enum.StrEnum):

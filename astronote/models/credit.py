@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from astronote.models.base import BigId, Base
+from astronote.models.base import Base, BigId
 
 
 class LedgerKind(enum.StrEnum):

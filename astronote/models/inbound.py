@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from astronote.models.base import BigId, Base, now_utc
+from astronote.models.base import Base, BigId, now_utc
 
 
 class ShopSenderNumber(Base):

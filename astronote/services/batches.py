@@ -7,7 +7,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
 from astronote.extensions import db
 from astronote.models import Campaign, CampaignStatus, Message, MessageStatus, Shop, now_utc

@@ -152,5 +152,7 @@ def _rows(reader, codec: str) -> Iterator[tuple[int, list[str]]]:
         if not any(cell.strip() for cell in row):
             continue
         if any(len(cell) > MAX_FIELD for cell in row):
-            raise CsvFileError(f"Line {reader.line_num}: a field is longer than {MAX_FIELD} characters.")
+            raise CsvFileError(
+                f"Line {reader.line_num}: a field is longer than {MAX_FIELD} characters."
+            )
         yield reader.line_num, row

@@ -74,9 +74,11 @@ def _plain_number(text: str, region: str) -> str | None:
         if not INTERNATIONAL.fullmatch(compact):
             return None
         digits = compact[1:]
-        code = next((int(digits[:n]) for n in (1, 2, 3)
-                     if int(digits[:n]) in COUNTRY_CODE_TO_REGION_CODE), 0)
-        national = digits[len(str(code)):] if code else ""
+        code = next(
+            (int(digits[:n]) for n in (1, 2, 3) if int(digits[:n]) in COUNTRY_CODE_TO_REGION_CODE),
+            0,
+        )
+        national = digits[len(str(code)) :] if code else ""
         country = _country(code) if code else None
     else:
         code = _region_code(region)

@@ -22,18 +22,28 @@ def _cached(key: tuple, build):
 def mitto() -> MittoClient:
     c = current_app.config
     key = ("mitto", c["MITTO_API_BASE"], c["MITTO_API_KEY"], c["MITTO_TRAFFIC_ACCOUNT_ID"])
-    return _cached(key, lambda: MittoClient(
-        c["MITTO_API_BASE"], c["MITTO_API_KEY"], c["MITTO_TRAFFIC_ACCOUNT_ID"],
-        read_timeout=c.get("MITTO_READ_TIMEOUT", 30.0),
-    ))
+    return _cached(
+        key,
+        lambda: MittoClient(
+            c["MITTO_API_BASE"],
+            c["MITTO_API_KEY"],
+            c["MITTO_TRAFFIC_ACCOUNT_ID"],
+            read_timeout=c.get("MITTO_READ_TIMEOUT", 30.0),
+        ),
+    )
 
 
 def limiter():
     from astronote.services.rate_limits import SendRateLimiter
 
     c = current_app.config
-    key = ("limiter", c["REDIS_URL"], c["RATE_LIMIT_TRAFFIC_ACCOUNT_MAX"],
-           c["RATE_LIMIT_TENANT_MAX"], c["RATE_LIMIT_GLOBAL_MAX"])
+    key = (
+        "limiter",
+        c["REDIS_URL"],
+        c["RATE_LIMIT_TRAFFIC_ACCOUNT_MAX"],
+        c["RATE_LIMIT_TENANT_MAX"],
+        c["RATE_LIMIT_GLOBAL_MAX"],
+    )
     return _cached(key, lambda: SendRateLimiter.from_config(c))
 
 

@@ -112,6 +112,13 @@ def claim(campaign_id: int, limit: int) -> tuple[str, list[Claimed]]:
 def requeue(token: str, ids: list[int]) -> None:
     """Give claimed (never submitted) rows back to the queue."""
     if ids:
+        _mark(token, ids, status=MessageStatus.QUEUED, claim_token=None)
+        db.session.commit()
+
+
+def _mark(token: str, ids: list[int], **values) -> None:
+    """Update rows this worker still holds as claimed (a stale claim changes nothing)."""
+    if ids:
         db.session.execute(
             update(messages)
             .where(
@@ -119,9 +126,8 @@ def requeue(token: str, ids: list[int]) -> None:
                 messages.c.claim_token == token,
                 messages.c.status == MessageStatus.CLAIMED,
             )
-            .values(status=MessageStatus.QUEUED, claim_token=None)
+            .values(**values)
         )
-        db.session.commit()
 
 
 def _skip_withdrawn(token: str, chunk: list[Claimed]) -> list[Claimed]:
@@ -140,16 +146,7 @@ def _skip_withdrawn(token: str, chunk: list[Claimed]) -> list[Claimed]:
         else set()
     )
     withdrawn = [c.id for c in chunk if c.contact_id not in allowed]
-    if withdrawn:
-        db.session.execute(
-            update(messages)
-            .where(
-                messages.c.id.in_(withdrawn),
-                messages.c.claim_token == token,
-                messages.c.status == MessageStatus.CLAIMED,
-            )
-            .values(status=MessageStatus.SKIPPED, skip_reason="unsubscribed")
-        )
+    _mark(token, withdrawn, status=MessageStatus.SKIPPED, skip_reason="unsubscribed")
     return [c for c in chunk if c.contact_id in allowed]
 
 
@@ -234,19 +231,6 @@ def _charge(shop: Shop, campaign_id: int | None, token: str, ids, rendered) -> N
     amount = sum(rendered[i][1] for i in ids if i in rendered)  # unbillable: empty
     if amount:
         credits.consume(shop.id, amount, f"consume:{token}:{min(ids)}", campaign_id)
-
-
-def _mark(token: str, ids: list[int], **values) -> None:
-    if ids:
-        db.session.execute(
-            update(messages)
-            .where(
-                messages.c.id.in_(ids),
-                messages.c.claim_token == token,
-                messages.c.status == MessageStatus.CLAIMED,
-            )
-            .values(**values)
-        )
 
 
 def _apply_marketing_rules(shop: Shop, campaign_id, token: str, chunk: list[Claimed], rules):

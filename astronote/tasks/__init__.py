@@ -24,9 +24,7 @@ def _make_huey():
     immediate = settings["immediate"] or settings["env"] == "test"
     # results=False: no task's return value is ever read, so don't let them pile up.
     if settings["redis_url"]:
-        return RedisHuey(
-            "astronote", url=settings["redis_url"], immediate=immediate, results=False
-        )
+        return RedisHuey("astronote", url=settings["redis_url"], immediate=immediate, results=False)
     # SqliteHuey opens its file on creation; the embedded default keeps it in instance/.
     Path(settings["sqlite_path"]).parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(

@@ -13,8 +13,14 @@ from flask import Blueprint, abort, jsonify, render_template, request
 from astronote.errors import ValidationFailed
 from astronote.extensions import db
 from astronote.models import ConsentSource, ConsentState, Shop
-from astronote.services import consent_writeback, contacts, public_limits, storefront, unsubscribe
-from astronote.services import single_send
+from astronote.services import (
+    consent_writeback,
+    contacts,
+    public_limits,
+    single_send,
+    storefront,
+    unsubscribe,
+)
 from astronote.tasks import enqueue_safely
 
 bp = Blueprint("public", __name__)

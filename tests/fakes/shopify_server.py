@@ -37,9 +37,15 @@ def session_token_claims(api_key, shop, *, exp_offset=60, nbf_offset=0, **overri
     """App Bridge ID token claims; an override of None drops that claim."""
     now = int(time.time())
     claims = {
-        "iss": f"https://{shop}/admin", "dest": f"https://{shop}", "aud": api_key, "sub": "42",
-        "exp": now + exp_offset, "nbf": now + nbf_offset, "iat": now,
-        "jti": str(uuid.uuid4()), "sid": secrets.token_hex(16),
+        "iss": f"https://{shop}/admin",
+        "dest": f"https://{shop}",
+        "aud": api_key,
+        "sub": "42",
+        "exp": now + exp_offset,
+        "nbf": now + nbf_offset,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+        "sid": secrets.token_hex(16),
     }
     claims.update(overrides)
     return {name: value for name, value in claims.items() if value is not None}
@@ -111,8 +117,9 @@ class FakeShopify:
         self._failures: list[int] = []
         self._ids = iter(range(1001, 10**9))
         self._lock = threading.Lock()
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True,
-                                   request_handler=_QuietHandler)
+        self._server = make_server(
+            "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
+        )
         self.port = self._server.server_port
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.admin_base_template = self.base_url + "/{shop}"
@@ -136,11 +143,21 @@ class FakeShopify:
     # --- scripting ---------------------------------------------------------------------------
     def add_customer(self, shop: str, *, phone=None, sms_state="NOT_SUBSCRIBED", **fields):
         """Seed a customer; `phone`/`sms_state` build defaultPhoneNumber, **fields override."""
-        customer = {"id": f"gid://shopify/Customer/{next(self._ids)}", "firstName": None,
-                    "lastName": None, "email": None, "tags": [], "defaultPhoneNumber": None}
+        customer = {
+            "id": f"gid://shopify/Customer/{next(self._ids)}",
+            "firstName": None,
+            "lastName": None,
+            "email": None,
+            "tags": [],
+            "defaultPhoneNumber": None,
+        }
         if phone:
-            consent = {"state": sms_state, "optInLevel": "SINGLE_OPT_IN",
-                       "collectedFrom": "OTHER", "updatedAt": None}
+            consent = {
+                "state": sms_state,
+                "optInLevel": "SINGLE_OPT_IN",
+                "collectedFrom": "OTHER",
+                "updatedAt": None,
+            }
             customer["defaultPhoneNumber"] = {"phoneNumber": phone, "smsMarketingConsent": consent}
         customer.update(fields)
         with self._lock:
@@ -155,8 +172,11 @@ class FakeShopify:
             expiry = now + ACCESS_TTL if expiring else None
             self.access_tokens[body["access_token"]] = (shop, expiry)
             if expiring:
-                body.update(expires_in=ACCESS_TTL, refresh_token="shprt_" + secrets.token_hex(16),
-                            refresh_token_expires_in=REFRESH_TTL)
+                body.update(
+                    expires_in=ACCESS_TTL,
+                    refresh_token="shprt_" + secrets.token_hex(16),
+                    refresh_token_expires_in=REFRESH_TTL,
+                )
                 self.refresh_tokens[body["refresh_token"]] = (shop, now + REFRESH_TTL)
         return body
 
@@ -167,9 +187,15 @@ class FakeShopify:
 
     def throttle_next(self, n=1, requested_cost=352, available=52, restore_rate=100.0) -> None:
         """The next n GraphQL calls answer THROTTLED; default wait (352-52)/100 = 3 s."""
-        cost = {"requestedQueryCost": requested_cost, "actualQueryCost": None,
-                "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": available,
-                                   "restoreRate": restore_rate}}
+        cost = {
+            "requestedQueryCost": requested_cost,
+            "actualQueryCost": None,
+            "throttleStatus": {
+                "maximumAvailable": 2000.0,
+                "currentlyAvailable": available,
+                "restoreRate": restore_rate,
+            },
+        }
         self._throttles.extend([cost] * n)
 
     def fail_next(self, n=1, status=503) -> None:
@@ -179,8 +205,9 @@ class FakeShopify:
     def _wsgi(self, environ, start_response):
         request = Request(environ)
         body = request.get_data()
-        self.requests.append(RecordedRequest(request.method, request.path,
-                                             dict(request.headers), body))
+        self.requests.append(
+            RecordedRequest(request.method, request.path, dict(request.headers), body)
+        )
         shop, _, rest = request.path.lstrip("/").partition("/")
         if request.method == "POST" and rest == "admin/oauth/access_token":
             response = self._token(shop, json.loads(body or b"{}"))
@@ -210,11 +237,18 @@ class FakeShopify:
 
     def _valid_subject(self, shop: str, body: dict) -> bool:
         if (body.get("subject_token_type"), body.get("requested_token_type")) != (
-            ID_TOKEN_TYPE, OFFLINE_TOKEN_TYPE):
+            ID_TOKEN_TYPE,
+            OFFLINE_TOKEN_TYPE,
+        ):
             return False
         try:
-            claims = jwt.decode(body.get("subject_token") or "", self.api_secret,
-                                algorithms=["HS256"], audience=self.api_key, leeway=10)
+            claims = jwt.decode(
+                body.get("subject_token") or "",
+                self.api_secret,
+                algorithms=["HS256"],
+                audience=self.api_key,
+                leeway=10,
+            )
         except jwt.PyJWTError:
             return False
         return claims.get("dest") == f"https://{shop}"
@@ -260,7 +294,7 @@ class FakeShopify:
             rows = [c for c in rows if (c.get("defaultPhoneNumber") or {}).get("phoneNumber")]
         after = variables.get("after")
         start = int(base64.b64decode(after).decode().split(":")[1]) if after else 0
-        nodes = copy.deepcopy(rows[start:start + first])
+        nodes = copy.deepcopy(rows[start : start + first])
         end = start + len(nodes)
         cursor = base64.b64encode(f"cursor:{end}".encode()).decode() if nodes else None
         return {"nodes": nodes, "pageInfo": {"hasNextPage": end < len(rows), "endCursor": cursor}}
@@ -268,35 +302,44 @@ class FakeShopify:
     def _consent(self, shop: str, variables: dict) -> dict:
         data = copy.deepcopy(variables.get("input") or {})
         self.consent_updates.append({"shop": shop, **data})
-        customer = next((c for c in self.customers.get(shop, [])
-                         if c["id"] == data.get("customerId")), None)
+        customer = next(
+            (c for c in self.customers.get(shop, []) if c["id"] == data.get("customerId")), None
+        )
         if customer is None:
             return _user_error(["input", "customerId"], "Customer not found")
         phone = customer.get("defaultPhoneNumber")
         if not phone:
-            return _user_error(["input", "smsMarketingConsent"],
-                               "A phone number is required to set the SMS consent state.",
-                               "MISSING_ARGUMENT")
+            return _user_error(
+                ["input", "smsMarketingConsent"],
+                "A phone number is required to set the SMS consent state.",
+                "MISSING_ARGUMENT",
+            )
         consent = data.get("smsMarketingConsent") or {}
         if consent.get("marketingState") not in ("SUBSCRIBED", "UNSUBSCRIBED", "PENDING"):
-            return _user_error(["input", "smsMarketingConsent", "marketingState"],
-                               "Marketing state is invalid")
+            return _user_error(
+                ["input", "smsMarketingConsent", "marketingState"], "Marketing state is invalid"
+            )
         stored = phone["smsMarketingConsent"]
         stored.update(
             state=consent["marketingState"],
             optInLevel=consent.get("marketingOptInLevel", stored["optInLevel"]),
             updatedAt=consent.get("consentUpdatedAt") or datetime.now(UTC).isoformat(),
         )
-        return {"customer": copy.deepcopy({"id": customer["id"], "defaultPhoneNumber": phone}),
-                "userErrors": []}
+        return {
+            "customer": copy.deepcopy({"id": customer["id"], "defaultPhoneNumber": phone}),
+            "userErrors": [],
+        }
 
     def _run_bulk(self, shop: str, variables: dict) -> dict:
         # Completes instantly; the JSONL holds the shop's customers whatever the query says.
         number = next(self._ids)
         self.bulk_operations[shop] = {
-            "id": f"gid://shopify/BulkOperation/{number}", "status": "COMPLETED",
-            "errorCode": None, "objectCount": str(len(self.customers.get(shop, []))),
-            "url": f"{self.base_url}/{shop}/bulk/{number}.jsonl", "partialDataUrl": None,
+            "id": f"gid://shopify/BulkOperation/{number}",
+            "status": "COMPLETED",
+            "errorCode": None,
+            "objectCount": str(len(self.customers.get(shop, []))),
+            "url": f"{self.base_url}/{shop}/bulk/{number}.jsonl",
+            "partialDataUrl": None,
         }
         operation = {"id": self.bulk_operations[shop]["id"], "status": "CREATED"}
         return {"bulkOperation": operation, "userErrors": []}

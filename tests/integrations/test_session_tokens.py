@@ -112,13 +112,16 @@ def test_sub_must_be_a_non_empty_string(sub):
         decode(token(sub=sub))
 
 
-@pytest.mark.parametrize("dest", [
-    "https://evil.com",
-    "https://example.myshopify.com.evil.com",
-    "http://example.myshopify.com",  # not https
-    "example.myshopify.com",  # not a URL
-    "https://-bad.myshopify.com",
-])
+@pytest.mark.parametrize(
+    "dest",
+    [
+        "https://evil.com",
+        "https://example.myshopify.com.evil.com",
+        "http://example.myshopify.com",  # not https
+        "example.myshopify.com",  # not a URL
+        "https://-bad.myshopify.com",
+    ],
+)
 def test_dest_must_be_an_https_myshopify_url(dest):
     with pytest.raises(InvalidSessionToken):
         decode(token(dest=dest, iss=f"{dest}/admin"))

@@ -114,8 +114,9 @@ def test_5xx_backs_off_exponentially_then_succeeds(shopify, token, client, sleep
 
 
 def test_5xx_after_every_retry_raises_unavailable(shopify, token, sleeps):
-    client = AdminApiClient(shopify.admin_base_template, max_retries=2, sleep=sleeps.append,
-                            jitter=lambda: 0.0)
+    client = AdminApiClient(
+        shopify.admin_base_template, max_retries=2, sleep=sleeps.append, jitter=lambda: 0.0
+    )
     shopify.fail_next(3)
     with pytest.raises(AdminApiUnavailable) as caught:
         client.execute(SHOP, token, CUSTOMERS, {"first": 1})
@@ -166,8 +167,9 @@ def test_other_http_errors_are_not_retried(status, sleeps):
 
 @responses.activate
 def test_partial_data_with_errors_raises_graphql_error_with_the_data():
-    errors = [{"message": "Access denied for email field.",
-               "extensions": {"code": "ACCESS_DENIED"}}]
+    errors = [
+        {"message": "Access denied for email field.", "extensions": {"code": "ACCESS_DENIED"}}
+    ]
     responses.post(URL, json={"data": {"customer": {"email": None}}, "errors": errors})
     with pytest.raises(AdminApiGraphQLError) as caught:
         AdminApiClient("https://{shop}").execute(SHOP, "shpat_x", SHOP_QUERY)
@@ -191,8 +193,7 @@ def test_top_level_errors_raise_graphql_error_without_retry(shopify, token, clie
 def test_throttle_wait_reads_extensions_cost():
     def body(requested, available, rate):
         status = {"currentlyAvailable": available, "restoreRate": rate}
-        return {"extensions": {"cost": {"requestedQueryCost": requested,
-                                        "throttleStatus": status}}}
+        return {"extensions": {"cost": {"requestedQueryCost": requested, "throttleStatus": status}}}
 
     assert throttle_wait(body(352, 52, 100.0)) == 3.0
     assert throttle_wait(body(10, 500, 100.0)) == 0.0
@@ -233,12 +234,17 @@ def test_update_sms_consent_sends_the_mutation_and_returns_the_customer(shopify,
 
     consent = customer["defaultPhoneNumber"]["smsMarketingConsent"]
     assert (customer["id"], consent["state"]) == (gid, "SUBSCRIBED")
-    assert shopify.consent_updates == [{
-        "shop": SHOP, "customerId": gid,
-        "smsMarketingConsent": {"marketingState": "SUBSCRIBED",
-                                "marketingOptInLevel": "SINGLE_OPT_IN",
-                                "consentUpdatedAt": "2026-11-01T09:30:00+00:00"},
-    }]
+    assert shopify.consent_updates == [
+        {
+            "shop": SHOP,
+            "customerId": gid,
+            "smsMarketingConsent": {
+                "marketingState": "SUBSCRIBED",
+                "marketingOptInLevel": "SINGLE_OPT_IN",
+                "consentUpdatedAt": "2026-11-01T09:30:00+00:00",
+            },
+        }
+    ]
     [stored] = iter_customers_with_phone(client, SHOP, token)
     assert stored["defaultPhoneNumber"]["smsMarketingConsent"]["state"] == "SUBSCRIBED"
 
@@ -252,15 +258,19 @@ def test_update_sms_consent_user_errors_are_typed(shopify, token, client):
         update_sms_consent(client, SHOP, token, "gid://shopify/Customer/1", "PENDING", None, None)
 
 
-@pytest.mark.parametrize(("state", "level", "when"), [
-    ("NOT_SUBSCRIBED", None, None),  # read-only as input
-    ("REDACTED", None, None),
-    ("subscribed", None, None),
-    ("SUBSCRIBED", "DOUBLE", None),
-    ("SUBSCRIBED", None, datetime(2026, 1, 1)),  # naive
-])
-def test_update_sms_consent_rejects_bad_input_before_any_request(shopify, token, client,
-                                                                state, level, when):
+@pytest.mark.parametrize(
+    ("state", "level", "when"),
+    [
+        ("NOT_SUBSCRIBED", None, None),  # read-only as input
+        ("REDACTED", None, None),
+        ("subscribed", None, None),
+        ("SUBSCRIBED", "DOUBLE", None),
+        ("SUBSCRIBED", None, datetime(2026, 1, 1)),  # naive
+    ],
+)
+def test_update_sms_consent_rejects_bad_input_before_any_request(
+    shopify, token, client, state, level, when
+):
     with pytest.raises(ValueError):
         update_sms_consent(client, SHOP, token, "gid://shopify/Customer/1", state, level, when)
     assert graphql_requests(shopify) == []
@@ -282,7 +292,8 @@ def test_non_shop_domain_is_refused(client):
 def test_fake_bulk_operation_round_trip(shopify, token, client):
     shopify.add_customer(SHOP, phone="+306900000001")
     run = client.execute(
-        SHOP, token,
+        SHOP,
+        token,
         "mutation($query: String!) { bulkOperationRunQuery(query: $query) "
         "{ bulkOperation { id status } userErrors { field message } } }",
         {"query": "{ customers { edges { node { id } } } }"},

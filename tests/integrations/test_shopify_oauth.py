@@ -63,12 +63,15 @@ def test_exchange_sends_shopify_wire_format_and_computes_expiries(shopify, clien
     assert body["expiring"] == 1
 
 
-@pytest.mark.parametrize("id_token", [
-    sign_session_token(KEY, "shpss_forged_" + "f" * 32, SHOP),  # forged
-    sign_session_token(KEY, SECRET, "other.myshopify.com"),  # minted for another shop
-    sign_session_token(KEY, SECRET, SHOP, exp_offset=-3600),  # long expired
-    "not-a-jwt",
-])
+@pytest.mark.parametrize(
+    "id_token",
+    [
+        sign_session_token(KEY, "shpss_forged_" + "f" * 32, SHOP),  # forged
+        sign_session_token(KEY, SECRET, "other.myshopify.com"),  # minted for another shop
+        sign_session_token(KEY, SECRET, SHOP, exp_offset=-3600),  # long expired
+        "not-a-jwt",
+    ],
+)
 def test_invalid_subject_token_is_a_permanent_auth_error(client, id_token):
     with pytest.raises(ShopifyAuthError) as caught:
         client.exchange_id_token(SHOP, id_token)
@@ -118,8 +121,12 @@ def test_network_error_is_retryable(shopify):
 @responses.activate
 @pytest.mark.parametrize("status", [429, 500, 502, 503])
 def test_429_and_5xx_are_retryable(status):
-    responses.post(f"https://{SHOP}/admin/oauth/access_token", status=status,
-                   headers={"Retry-After": "2"}, body="busy")
+    responses.post(
+        f"https://{SHOP}/admin/oauth/access_token",
+        status=status,
+        headers={"Retry-After": "2"},
+        body="busy",
+    )
     with pytest.raises(ShopifyRetryableError) as caught:
         ShopifyOAuthClient(KEY, SECRET).refresh(SHOP, "shprt_x")
     assert caught.value.status == status
@@ -153,8 +160,9 @@ def test_timeouts_are_always_passed():
     assert session.kwargs["timeout"] == (5, 15)
 
 
-@pytest.mark.parametrize("shop", ["evil.com", "shop.myshopify.com.evil.com", "a/b.myshopify.com",
-                                  "", "127.0.0.1:8080/x"])
+@pytest.mark.parametrize(
+    "shop", ["evil.com", "shop.myshopify.com.evil.com", "a/b.myshopify.com", "", "127.0.0.1:8080/x"]
+)
 def test_non_shop_domains_are_refused_before_any_request(shop):
     session = object()  # any attribute access would fail the test
     client = ShopifyOAuthClient(KEY, SECRET, session=session)
@@ -170,7 +178,10 @@ def test_admin_base_url_substitutes_only_the_shop_placeholder():
 def test_legacy_non_expiring_response_never_needs_refresh():
     token = parse_token_response({"access_token": "shpat_1", "scope": "read_customers"}, NOW)
     assert (token.expires_at, token.refresh_token, token.refresh_token_expires_at) == (
-        None, None, None)
+        None,
+        None,
+        None,
+    )
     assert not token.needs_refresh(NOW)
 
 

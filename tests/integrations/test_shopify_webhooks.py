@@ -53,8 +53,9 @@ def test_blank_secret_slots_are_skipped_not_used_as_keys():
     assert not verify_webhook_hmac(body, headers[HMAC_HEADER], [])
 
 
-@pytest.mark.parametrize("header", [None, "", "   ", "not base64!!", "é", "AAAA",
-                                    "c2hvcnQ=", "=" * 44])
+@pytest.mark.parametrize(
+    "header", [None, "", "   ", "not base64!!", "é", "AAAA", "c2hvcnQ=", "=" * 44]
+)
 def test_missing_or_garbage_header_fails_closed(header):
     body, _ = delivery()
     assert verify_webhook_hmac(body, header, [SECRET]) is False
@@ -104,7 +105,8 @@ def test_triggered_at_with_nanoseconds_and_offsets_becomes_aware_utc():
     _, headers = delivery()
     headers["X-Shopify-Triggered-At"] = "2026-03-29T18:00:27.877041743Z"
     assert parse_headers(headers).triggered_at == datetime(
-        2026, 3, 29, 18, 0, 27, 877041, tzinfo=UTC)
+        2026, 3, 29, 18, 0, 27, 877041, tzinfo=UTC
+    )
     headers["X-Shopify-Triggered-At"] = "2026-03-29T20:00:27+02:00"
     assert parse_headers(headers).triggered_at == datetime(2026, 3, 29, 18, 0, 27, tzinfo=UTC)
 
@@ -122,8 +124,10 @@ def test_shop_domain_is_normalised_to_lower_case():
     assert parse_headers(headers).shop_domain == SHOP
 
 
-@pytest.mark.parametrize("name", ["X-Shopify-Topic", "X-Shopify-Shop-Domain",
-                                  "X-Shopify-Webhook-Id", "X-Shopify-API-Version"])
+@pytest.mark.parametrize(
+    "name",
+    ["X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Webhook-Id", "X-Shopify-API-Version"],
+)
 @pytest.mark.parametrize("value", [None, "", "  "])
 def test_missing_required_header_is_invalid(name, value):
     _, headers = delivery()
@@ -135,18 +139,21 @@ def test_missing_required_header_is_invalid(name, value):
         parse_headers(headers)
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("X-Shopify-Shop-Domain", "evil.com"),
-    ("X-Shopify-Shop-Domain", "example.myshopify.com.evil.com"),
-    ("X-Shopify-Shop-Domain", "https://example.myshopify.com"),
-    ("X-Shopify-Topic", "customers"),
-    ("X-Shopify-Topic", "customers/update; drop"),
-    ("X-Shopify-API-Version", "latest"),
-    ("X-Shopify-API-Version", "2026-10-01"),
-    ("X-Shopify-Webhook-Id", "x" * 256),
-    ("X-Shopify-Webhook-Id", "id\x00"),
-    ("X-Shopify-Triggered-At", "yesterday"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("X-Shopify-Shop-Domain", "evil.com"),
+        ("X-Shopify-Shop-Domain", "example.myshopify.com.evil.com"),
+        ("X-Shopify-Shop-Domain", "https://example.myshopify.com"),
+        ("X-Shopify-Topic", "customers"),
+        ("X-Shopify-Topic", "customers/update; drop"),
+        ("X-Shopify-API-Version", "latest"),
+        ("X-Shopify-API-Version", "2026-10-01"),
+        ("X-Shopify-Webhook-Id", "x" * 256),
+        ("X-Shopify-Webhook-Id", "id\x00"),
+        ("X-Shopify-Triggered-At", "yesterday"),
+    ],
+)
 def test_malformed_header_is_invalid(name, value):
     _, headers = delivery()
     headers[name] = value
@@ -155,7 +162,12 @@ def test_malformed_header_is_invalid(name, value):
 
 
 def test_compliance_topics_parse():
-    for topic in ("customers/data_request", "customers/redact", "shop/redact",
-                  "app/uninstalled", "customers_marketing_consent/update"):
+    for topic in (
+        "customers/data_request",
+        "customers/redact",
+        "shop/redact",
+        "app/uninstalled",
+        "customers_marketing_consent/update",
+    ):
         _, headers = signed_webhook(SECRET, topic, SHOP, {"shop_domain": SHOP})
         assert parse_headers(headers).topic == topic

@@ -69,8 +69,9 @@ def test_empty_shop_totals_are_zero(db, shop):
 def test_create_update_delete_keep_counters_in_step(db, shop, make_shop):
     other = make_shop("beta.myshopify.com")
     created = []
-    for i, consent in enumerate(["subscribed", "subscribed", "pending", "unsubscribed",
-                                 "not_subscribed", "subscribed"]):
+    for i, consent in enumerate(
+        ["subscribed", "subscribed", "pending", "unsubscribed", "not_subscribed", "subscribed"]
+    ):
         created.append(create(db, shop, i, consent))
         assert_in_step(db, shop, other)
     create(db, other, 0, "pending")  # same phone, other shop

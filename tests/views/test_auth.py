@@ -26,8 +26,14 @@ RETRY = "X-Shopify-Retry-Invalid-Session-Request"
 OPEN_FROM_ADMIN = "Open Astronote from your Shopify admin"
 REMOTE = {"REMOTE_ADDR": "203.0.113.5"}
 ALPHA = "alpha.myshopify.com"
-PAGES = ["/", "/contacts", "/contacts/new", "/settings", "/contacts/imports/new",
-         "/contacts/export.csv"]
+PAGES = [
+    "/",
+    "/contacts",
+    "/contacts/new",
+    "/settings",
+    "/contacts/imports/new",
+    "/contacts/export.csv",
+]
 
 
 def _b64(data: dict) -> str:
@@ -44,18 +50,23 @@ def bad_tokens(shop: str) -> dict[str, str]:
     return {
         "forged": sign(TEST_API_KEY, "some-other-secret-of-32-bytes-long!!", shop),
         "expired": sign(TEST_API_KEY, TEST_API_SECRET, shop, exp_offset=-120, nbf_offset=-300),
-        "not yet valid": sign(TEST_API_KEY, TEST_API_SECRET, shop, nbf_offset=300,
-                              exp_offset=600),
+        "not yet valid": sign(TEST_API_KEY, TEST_API_SECRET, shop, nbf_offset=300, exp_offset=600),
         "wrong aud": sign(TEST_API_KEY, TEST_API_SECRET, shop, aud="someone-elses-app"),
         "alg none": alg_none_token(shop),
         "HS512": _hs512(session_token_claims(TEST_API_KEY, shop)),
-        "iss != dest": sign(TEST_API_KEY, TEST_API_SECRET, shop,
-                            iss="https://other-shop.myshopify.com/admin"),
-        "dest not a shop": sign(TEST_API_KEY, TEST_API_SECRET, shop,
-                                dest="https://evil.example.com",
-                                iss="https://evil.example.com/admin"),
-        "http dest": sign(TEST_API_KEY, TEST_API_SECRET, shop, dest=f"http://{shop}",
-                          iss=f"http://{shop}/admin"),
+        "iss != dest": sign(
+            TEST_API_KEY, TEST_API_SECRET, shop, iss="https://other-shop.myshopify.com/admin"
+        ),
+        "dest not a shop": sign(
+            TEST_API_KEY,
+            TEST_API_SECRET,
+            shop,
+            dest="https://evil.example.com",
+            iss="https://evil.example.com/admin",
+        ),
+        "http dest": sign(
+            TEST_API_KEY, TEST_API_SECRET, shop, dest=f"http://{shop}", iss=f"http://{shop}/admin"
+        ),
         "missing sid": sign(TEST_API_KEY, TEST_API_SECRET, shop, sid=None),
         "empty sub": sign(TEST_API_KEY, TEST_API_SECRET, shop, sub=""),
         "garbage": "not.a.jwt",
@@ -126,8 +137,13 @@ def test_shop_param_without_token_bounces_to_the_patch_page(client, shop):
 
 
 def test_invalid_shop_param_is_not_bounced(client):
-    for shop in ("evil.com", "https://alpha.myshopify.com", "alpha.myshopify.com.evil.com",
-                 "-x.myshopify.com", "a" * 300):
+    for shop in (
+        "evil.com",
+        "https://alpha.myshopify.com",
+        "alpha.myshopify.com.evil.com",
+        "-x.myshopify.com",
+        "a" * 300,
+    ):
         response = client.get("/contacts", query_string={"shop": shop})
         assert response.status_code == 401, shop
         assert "Location" not in response.headers
@@ -143,19 +159,23 @@ def test_invalid_id_token_on_a_document_load_bounces_without_the_bad_token(clien
 
 
 def test_patch_page_loads_app_bridge_with_the_api_key(client):
-    response = client.get("/auth/patch-id-token",
-                          query_string={"shop": ALPHA, "shopify-reload": "/contacts"})
+    response = client.get(
+        "/auth/patch-id-token", query_string={"shop": ALPHA, "shopify-reload": "/contacts"}
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 200
     assert re.search(
         r'<script data-api-key="test-api-key" src="https://cdn\.shopify\.com/shopifycloud/'
-        r'app-bridge\.js"></script>', body)
+        r'app-bridge\.js"></script>',
+        body,
+    )
 
 
 def test_patch_page_may_be_framed_by_the_shops_admin(client):
     """The bounce page renders inside the admin iframe; frame-ancestors 'none' blanks it."""
-    response = client.get("/auth/patch-id-token",
-                          query_string={"shop": ALPHA, "shopify-reload": "/contacts"})
+    response = client.get(
+        "/auth/patch-id-token", query_string={"shop": ALPHA, "shopify-reload": "/contacts"}
+    )
     assert response.headers["Content-Security-Policy"] == (
         f"frame-ancestors https://{ALPHA} https://admin.shopify.com;"
     )
@@ -189,8 +209,9 @@ def test_bad_bearer_tokens_get_401_with_the_retry_header(client, db, shop):
     target = "mallory.myshopify.com"
     results = {}
     for name, token in bad_tokens(target).items():
-        response = client.get("/contacts", headers={"Authorization": f"Bearer {token}",
-                                                    "HX-Request": "true"})
+        response = client.get(
+            "/contacts", headers={"Authorization": f"Bearer {token}", "HX-Request": "true"}
+        )
         results[name] = (response.status_code, response.headers.get(RETRY))
         assert "Lovelace" not in response.get_data(as_text=True)
     assert results == {name: (401, "1") for name in results}
@@ -202,16 +223,21 @@ def test_bad_bearer_tokens_get_401_with_the_retry_header(client, db, shop):
 
 def test_bad_bearer_tokens_cannot_write(client, db, shop):
     for name, token in bad_tokens(ALPHA).items():
-        response = client.post("/contacts", data={"phone": "+14155550123"},
-                               headers={"Authorization": f"Bearer {token}"})
+        response = client.post(
+            "/contacts",
+            data={"phone": "+14155550123"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert response.status_code == 401, name
     from astronote.models import Contact
 
     assert db.session.execute(select(Contact)).first() is None
 
 
-@pytest.mark.parametrize("header", ["Basic x", "Basic dXNlcjpwYXNz", "bearer " + "x" * 20,
-                                    "Token abc", "Bearer", "Bearer    "])
+@pytest.mark.parametrize(
+    "header",
+    ["Basic x", "Basic dXNlcjpwYXNz", "bearer " + "x" * 20, "Token abc", "Bearer", "Bearer    "],
+)
 def test_malformed_authorization_header_is_401(client, shop, header):
     response = client.get("/contacts", headers={"Authorization": header})
     assert response.status_code == 401
@@ -245,8 +271,9 @@ def test_verified_token_for_an_unknown_shop_installs_it(client, db):
 def test_verified_token_reactivates_an_uninstalled_shop(client, db, make_shop):
     from datetime import UTC, datetime
 
-    gone = make_shop("gone.myshopify.com", is_active=False,
-                     uninstalled_at=datetime(2024, 1, 1, tzinfo=UTC))
+    gone = make_shop(
+        "gone.myshopify.com", is_active=False, uninstalled_at=datetime(2024, 1, 1, tzinfo=UTC)
+    )
     response = client.get("/contacts", headers=bearer(gone.shop_domain))
     assert response.status_code == 200
     shop = shop_named(db, "gone.myshopify.com")
@@ -266,8 +293,13 @@ def test_shopify_unreachable_during_install_is_503_not_500(other_apps, db):
 
 
 def test_responses_carry_request_id_and_security_headers(client, doc_auth):
-    for path, headers in (("/healthz", {}), ("/contacts", {}), ("/contacts", doc_auth),
-                          ("/contacts/999", doc_auth), ("/no-such-page", {})):
+    for path, headers in (
+        ("/healthz", {}),
+        ("/contacts", {}),
+        ("/contacts", doc_auth),
+        ("/contacts/999", doc_auth),
+        ("/no-such-page", {}),
+    ):
         response = client.get(path, headers=headers)
         assert re.fullmatch(r"[0-9a-f]{32}", response.headers["X-Request-ID"]), path
         assert response.headers["X-Content-Type-Options"] == "nosniff", path
@@ -312,8 +344,14 @@ def test_dev_sign_in_from_loopback_signs_in_and_contacts_load(other_apps, shop):
 def test_dev_sign_in_refuses_open_redirects(other_apps, shop):
     dev = other_apps(ASTRONOTE_ENV="development")
     client = dev.test_client()
-    for target in ("//evil.example.com", "https://evil.example.com", "evil",
-                   "/\\evil.example.com", "/\t/evil.example.com", "\\\\evil.example.com"):
+    for target in (
+        "//evil.example.com",
+        "https://evil.example.com",
+        "evil",
+        "/\\evil.example.com",
+        "/\t/evil.example.com",
+        "\\\\evil.example.com",
+    ):
         response = client.post("/dev/sign-in", data={"shop_id": shop.id, "next": target})
         assert response.status_code == 303
         # browsers read "\\" as "/" and drop tabs: resolve the Location as they would
@@ -332,11 +370,16 @@ def test_dev_sign_in_is_404_from_a_remote_address_and_its_cookie_is_ignored(othe
     dev = other_apps(ASTRONOTE_ENV="development")
     client = dev.test_client()
     assert client.get("/dev/sign-in", environ_base=REMOTE).status_code == 404
-    assert client.post("/dev/sign-in", data={"shop_id": shop.id},
-                       environ_base=REMOTE).status_code == 404
+    assert (
+        client.post("/dev/sign-in", data={"shop_id": shop.id}, environ_base=REMOTE).status_code
+        == 404
+    )
     # a proxy header does not make a remote client local
-    spoofed = client.get("/dev/sign-in", environ_base=REMOTE,
-                         headers={"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"})
+    spoofed = client.get(
+        "/dev/sign-in",
+        environ_base=REMOTE,
+        headers={"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"},
+    )
     assert spoofed.status_code == 404
     with client.session_transaction() as session:
         session["dev_shop_id"] = shop.id
@@ -351,11 +394,15 @@ def test_dev_sign_in_refuses_requests_relayed_by_a_local_tunnel(other_apps, shop
     """`shopify app dev` (cloudflared) and ngrok connect from 127.0.0.1: the TCP peer is
     loopback but the browser is on the internet, which the Host and X-Forwarded-For show."""
     client = other_apps(ASTRONOTE_ENV="development").test_client()
-    tunnelled = {"Host": "quiet-river-1234.trycloudflare.com",
-                 "X-Forwarded-For": "203.0.113.5", "X-Forwarded-Proto": "https"}
+    tunnelled = {
+        "Host": "quiet-river-1234.trycloudflare.com",
+        "X-Forwarded-For": "203.0.113.5",
+        "X-Forwarded-Proto": "https",
+    }
     assert client.get("/dev/sign-in", headers=tunnelled).status_code == 404
-    signed = client.post("/dev/sign-in", data={"shop_id": shop.id, "next": "/contacts"},
-                         headers=tunnelled)
+    signed = client.post(
+        "/dev/sign-in", data={"shop_id": shop.id, "next": "/contacts"}, headers=tunnelled
+    )
     assert signed.status_code == 404
     assert client.get("/contacts", headers=tunnelled).status_code == 401
     # control: the local browser itself still signs in
@@ -410,8 +457,11 @@ def test_production_pages_are_embedded_and_strict(other_apps, shop):
 
 def _production_env(**changes) -> dict[str, str]:
     env = {key: f"value-for-{key.lower()}" for key in REQUIRED_IN_PRODUCTION}
-    env.update(ASTRONOTE_ENV="production", DATABASE_URL="postgres://u:p@db:5432/astronote",
-               REDIS_URL="redis://redis:6379/0")
+    env.update(
+        ASTRONOTE_ENV="production",
+        DATABASE_URL="postgres://u:p@db:5432/astronote",
+        REDIS_URL="redis://redis:6379/0",
+    )
     env.update(changes)
     return {k: v for k, v in env.items() if v is not None}
 
@@ -420,8 +470,14 @@ def test_production_config_fails_fast_naming_every_missing_secret():
     with pytest.raises(ConfigError) as error:
         load_config({"ASTRONOTE_ENV": "production"})
     message = str(error.value)
-    for key in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SHOPIFY_API_KEY",
-                "SHOPIFY_API_SECRET", *REQUIRED_IN_PRODUCTION):
+    for key in (
+        "SECRET_KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SHOPIFY_API_KEY",
+        "SHOPIFY_API_SECRET",
+        *REQUIRED_IN_PRODUCTION,
+    ):
         assert re.search(rf"\b{key}\b", message), key
 
 
@@ -456,13 +512,28 @@ def test_create_app_refuses_to_start_in_production_without_secrets(monkeypatch):
 
 def test_integer_settings_parse_with_defaults():
     defaults = load_config({"ASTRONOTE_ENV": "test"})
-    assert (defaults["SMS_BATCH_SIZE"], defaults["RATE_LIMIT_TRAFFIC_ACCOUNT_MAX"],
-            defaults["RATE_LIMIT_TENANT_MAX"], defaults["RATE_LIMIT_GLOBAL_MAX"],
-            defaults["PORT"]) == (5000, 100, 50, 200, 8000)
-    custom = load_config({"ASTRONOTE_ENV": "test", "SMS_BATCH_SIZE": "250", "PORT": "9000",
-                          "RATE_LIMIT_TENANT_MAX": " 7 ", "RATE_LIMIT_GLOBAL_MAX": ""})
-    assert (custom["SMS_BATCH_SIZE"], custom["PORT"], custom["RATE_LIMIT_TENANT_MAX"],
-            custom["RATE_LIMIT_GLOBAL_MAX"]) == (250, 9000, 7, 200)
+    assert (
+        defaults["SMS_BATCH_SIZE"],
+        defaults["RATE_LIMIT_TRAFFIC_ACCOUNT_MAX"],
+        defaults["RATE_LIMIT_TENANT_MAX"],
+        defaults["RATE_LIMIT_GLOBAL_MAX"],
+        defaults["PORT"],
+    ) == (5000, 100, 50, 200, 8000)
+    custom = load_config(
+        {
+            "ASTRONOTE_ENV": "test",
+            "SMS_BATCH_SIZE": "250",
+            "PORT": "9000",
+            "RATE_LIMIT_TENANT_MAX": " 7 ",
+            "RATE_LIMIT_GLOBAL_MAX": "",
+        }
+    )
+    assert (
+        custom["SMS_BATCH_SIZE"],
+        custom["PORT"],
+        custom["RATE_LIMIT_TENANT_MAX"],
+        custom["RATE_LIMIT_GLOBAL_MAX"],
+    ) == (250, 9000, 7, 200)
 
 
 @pytest.mark.parametrize("raw", ["abc", "1.5", "0", "-3", "12abc", "1e3"])

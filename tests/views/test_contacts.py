@@ -55,8 +55,12 @@ def count_rows(db, model, **filters) -> int:
 def add(db, shop, phone, first=None, last=None, email=None, consent="not_subscribed", tags=()):
     """Create one contact through the service (test setup, not under test here)."""
     data = contacts.ContactInput(
-        phone=phone, first_name=first, last_name=last, email=email,
-        consent_state=consent, tags=list(tags),
+        phone=phone,
+        first_name=first,
+        last_name=last,
+        email=email,
+        consent_state=consent,
+        tags=list(tags),
     )
     contact = contacts.create_contact(shop, data, "test setup")
     db.session.commit()
@@ -94,12 +98,22 @@ def read_csv(response) -> list[dict]:
 def people(db, shop):
     """Four contacts with distinct names, phones, emails, tags and consent."""
     return {
-        "ada": add(db, shop, "+12015550101", "Ada", "Lovelace", "ada@example.com",
-                   "subscribed", ["vip"]),
-        "adam": add(db, shop, "+12015550102", "Adam", "Smith", "adam.smith@example.org",
-                    "unsubscribed"),
-        "grace": add(db, shop, "+14155550103", "Grace", "Hopper", "grace@navy.mil",
-                     "pending", ["vip", "navy"]),
+        "ada": add(
+            db, shop, "+12015550101", "Ada", "Lovelace", "ada@example.com", "subscribed", ["vip"]
+        ),
+        "adam": add(
+            db, shop, "+12015550102", "Adam", "Smith", "adam.smith@example.org", "unsubscribed"
+        ),
+        "grace": add(
+            db,
+            shop,
+            "+14155550103",
+            "Grace",
+            "Hopper",
+            "grace@navy.mil",
+            "pending",
+            ["vip", "navy"],
+        ),
         "alan": add(db, shop, "+447911123456", "Alan", "Turing", "alan@bletchley.uk"),
     }
 
@@ -115,9 +129,16 @@ def search(client, auth, **params) -> set[str]:
 
 def test_create_normalises_phone_with_shop_region_and_saves_every_field(client, auth, db, shop):
     response = post_contact(
-        client, auth, phone="(415) 555-0123", first_name="  Ada ", last_name="Lovelace",
-        email="Ada@Example.COM", gender="f", birth_date="1990-12-10",
-        consent_state="subscribed", tags="VIP, newsletter, vip",
+        client,
+        auth,
+        phone="(415) 555-0123",
+        first_name="  Ada ",
+        last_name="Lovelace",
+        email="Ada@Example.COM",
+        gender="f",
+        birth_date="1990-12-10",
+        consent_state="subscribed",
+        tags="VIP, newsletter, vip",
     )
     path = hx_location(response)
     assert "astronote:toast" in response.headers["HX-Trigger"]
@@ -262,8 +283,9 @@ def test_duplicate_phone_in_another_format_is_a_field_error(client, auth, db, sh
 def test_same_phone_is_allowed_in_two_shops(client, auth, db, make_shop):
     other = make_shop("beta.myshopify.com")
     assert post_contact(client, auth, phone="(415) 555-0123").status_code == 204
-    response = post_contact(client, {**bearer(other.shop_domain), "HX-Request": "true"},
-                            phone="(415) 555-0123")
+    response = post_contact(
+        client, {**bearer(other.shop_domain), "HX-Request": "true"}, phone="(415) 555-0123"
+    )
     assert response.status_code == 204
     assert count_rows(db, Contact, phone="+14155550123") == 2
 
@@ -294,8 +316,12 @@ def test_changing_consent_records_history_with_merchant_source(client, auth, doc
     contact_id = int(hx_location(post_contact(client, auth, first_name="Ada")).rsplit("/", 1)[1])
     response = client.post(
         f"/contacts/{contact_id}",
-        data={"phone": "+14155550123", "first_name": "Ada", "consent_state": "subscribed",
-              "tags": "vip"},
+        data={
+            "phone": "+14155550123",
+            "first_name": "Ada",
+            "consent_state": "subscribed",
+            "tags": "vip",
+        },
         headers=auth,
     )
     assert hx_location(response) == f"/contacts/{contact_id}"
@@ -304,11 +330,14 @@ def test_changing_consent_records_history_with_merchant_source(client, auth, doc
     assert contact.consent_state == "subscribed"
     assert contact.consent_source == "merchant"
     assert contact.consent_updated_at is not None
-    events = list(db.session.execute(
-        select(ConsentEvent).filter_by(contact_id=contact_id).order_by(ConsentEvent.id)
-    ).scalars())
+    events = list(
+        db.session.execute(
+            select(ConsentEvent).filter_by(contact_id=contact_id).order_by(ConsentEvent.id)
+        ).scalars()
+    )
     assert [(e.state, e.source) for e in events] == [
-        ("not_subscribed", "merchant"), ("subscribed", "merchant")
+        ("not_subscribed", "merchant"),
+        ("subscribed", "merchant"),
     ]
     assert "staff user 42" in events[-1].evidence  # the session token's `sub`
     totals = contact_counts.totals(shop.id)
@@ -327,8 +356,13 @@ def test_edit_without_consent_change_adds_no_history(client, auth, db, people):
     ada = people["ada"]
     response = client.post(
         f"/contacts/{ada.id}",
-        data={"phone": "(201) 555-0101", "first_name": "Augusta", "last_name": "King",
-              "consent_state": "subscribed", "tags": "poet, vip"},
+        data={
+            "phone": "(201) 555-0101",
+            "first_name": "Augusta",
+            "last_name": "King",
+            "consent_state": "subscribed",
+            "tags": "poet, vip",
+        },
         headers=auth,
     )
     assert response.status_code == 204
@@ -343,28 +377,34 @@ def test_edit_with_invalid_field_is_422_and_changes_nothing(client, auth, db, pe
     ada = people["ada"]
     response = client.post(
         f"/contacts/{ada.id}",
-        data={"phone": "+12015550101", "first_name": "Changed", "email": "broken",
-              "consent_state": "unsubscribed"},
+        data={
+            "phone": "+12015550101",
+            "first_name": "Changed",
+            "email": "broken",
+            "consent_state": "unsubscribed",
+        },
         headers=auth,
     )
     assert response.status_code == 422
     assert "not an email address" in response.get_data(as_text=True)
     row = db.session.execute(select(Contact.__table__).filter_by(id=ada.id)).one()
-    assert (row.first_name, row.email, row.consent_state) == ("Ada", "ada@example.com",
-                                                              "subscribed")
+    assert (row.first_name, row.email, row.consent_state) == (
+        "Ada",
+        "ada@example.com",
+        "subscribed",
+    )
     assert count_rows(db, ConsentEvent, contact_id=ada.id) == 1
 
 
 def test_edit_to_another_contacts_phone_is_a_field_error(client, auth, db, people):
     ada, adam = people["ada"], people["adam"]
     response = client.post(
-        f"/contacts/{ada.id}", data={"phone": "(201) 555-0102", "consent_state": "subscribed"},
+        f"/contacts/{ada.id}",
+        data={"phone": "(201) 555-0102", "consent_state": "subscribed"},
         headers=auth,
     )
     assert response.status_code == 422
-    assert "Another contact already has the number +12015550102." in response.get_data(
-        as_text=True
-    )
+    assert "Another contact already has the number +12015550102." in response.get_data(as_text=True)
     phones = db.session.execute(
         select(Contact.phone).where(Contact.id.in_([ada.id, adam.id])).order_by(Contact.id)
     ).scalars()
@@ -374,8 +414,9 @@ def test_edit_to_another_contacts_phone_is_a_field_error(client, auth, db, peopl
 # --------------------------------------------------------------------------- delete
 
 
-def test_delete_removes_contact_history_tags_and_lowers_counts(client, auth, doc_auth, db,
-                                                               shop, people):
+def test_delete_removes_contact_history_tags_and_lowers_counts(
+    client, auth, doc_auth, db, shop, people
+):
     grace = people["grace"]
     before = contact_counts.totals(shop.id)
     response = client.post(f"/contacts/{grace.id}/delete", headers=auth)
@@ -414,8 +455,7 @@ def test_empty_list_invites_an_import(client, doc_auth):
     assert "No contacts yet." in body and "/contacts/imports/new" in body
 
 
-def test_htmx_request_gets_results_fragment_plain_request_full_page(client, auth, doc_auth,
-                                                                   people):
+def test_htmx_request_gets_results_fragment_plain_request_full_page(client, auth, doc_auth, people):
     fragment = client.get("/contacts", headers=auth)
     page = client.get("/contacts", headers=doc_auth)
     boosted = client.get("/contacts", headers={**auth, "HX-Boosted": "true"})
@@ -426,9 +466,7 @@ def test_htmx_request_gets_results_fragment_plain_request_full_page(client, auth
     for response in (page, boosted):
         body = response.get_data(as_text=True)
         assert "<html" in body and 'id="results"' in body and 'id="contacts-table"' in body
-    assert set(phones_on(fragment)) == set(phones_on(page)) == {
-        c.phone for c in people.values()
-    }
+    assert set(phones_on(fragment)) == set(phones_on(page)) == {c.phone for c in people.values()}
 
 
 def test_keyset_pages_cover_everything_without_overlap(client, auth, db, shop):
@@ -456,8 +494,11 @@ def test_keyset_pages_keep_filters(client, auth, db, shop):
     for contact_id in ids[::2]:
         db.session.get(Contact, contact_id).consent_state = "subscribed"
     db.session.commit()
-    expected = set(db.session.execute(
-        select(Contact.phone).where(Contact.consent_state == "subscribed")).scalars())
+    expected = set(
+        db.session.execute(
+            select(Contact.phone).where(Contact.consent_state == "subscribed")
+        ).scalars()
+    )
     assert len(expected) == 65
     url, seen, pages = "/contacts?consent=subscribed", [], 0
     while url:
@@ -480,25 +521,25 @@ ADA, ADAM, GRACE, ALAN = "+12015550101", "+12015550102", "+14155550103", "+44791
 
 
 SEARCHES = [
-    ("ad", {ADA, ADAM}),                 # first-name prefix
-    ("AD", {ADA, ADAM}),                 # case-insensitive
-    ("lovel", {ADA}),                    # last-name prefix
+    ("ad", {ADA, ADAM}),  # first-name prefix
+    ("AD", {ADA, ADAM}),  # case-insensitive
+    ("lovel", {ADA}),  # last-name prefix
     ("hopper", {GRACE}),
-    ("grace hopper", {GRACE}),           # full name
-    ("  Grace   Hop ", {GRACE}),         # spaces collapsed, last-name prefix
-    ("+12015550101", {ADA}),             # E.164 exact
-    ("(201) 555-0101", {ADA}),           # national format, normalised
-    ("+1 201 555", {ADA, ADAM}),         # partial with country code
-    ("1201555", {ADA, ADAM}),            # partial digits of the E.164 number
+    ("grace hopper", {GRACE}),  # full name
+    ("  Grace   Hop ", {GRACE}),  # spaces collapsed, last-name prefix
+    ("+12015550101", {ADA}),  # E.164 exact
+    ("(201) 555-0101", {ADA}),  # national format, normalised
+    ("+1 201 555", {ADA, ADAM}),  # partial with country code
+    ("1201555", {ADA, ADAM}),  # partial digits of the E.164 number
     ("+1415", {GRACE}),
     ("+44 7911", {ALAN}),
-    ("ada@", {ADA}),                     # email prefix
+    ("ada@", {ADA}),  # email prefix
     ("ADAM.SMITH@EX", {ADAM}),
     ("grace@navy.mil", {GRACE}),
-    ("@navy", set()),                    # a prefix search, not a substring search
-    ("vip", {ADA, GRACE}),               # tag
+    ("@navy", set()),  # a prefix search, not a substring search
+    ("vip", {ADA, GRACE}),  # tag
     ("navy", {GRACE}),
-    ("%", set()),                        # LIKE wildcards are literal
+    ("%", set()),  # LIKE wildcards are literal
     ("_", set()),
     ("a%", set()),
     ("zelda", set()),
@@ -527,7 +568,7 @@ FILTERS = [
     ({"consent": "bogus"}, {ADA, ADAM, GRACE, ALAN}),  # unknown value: ignored
     ({"tag": "vip"}, {ADA, GRACE}),
     ({"tag": " VIP "}, {ADA, GRACE}),
-    ({"tag": "vi"}, set()),                             # the tag filter is exact
+    ({"tag": "vi"}, set()),  # the tag filter is exact
     ({"tag": "vip", "consent": "pending"}, {GRACE}),
     ({"q": "ad", "consent": "subscribed"}, {ADA}),
     ({"q": "ad", "tag": "vip"}, {ADA}),
@@ -587,8 +628,9 @@ def test_more_than_ten_thousand_matches_is_capped_on_the_page(client, auth, db, 
     body = client.get("/contacts?consent=pending", headers=auth).get_data(as_text=True)
     assert re.search(r'id="match-count">\s*10,000 contacts match', body)
     assert "More than" not in body
-    db.session.execute(table.insert(), [{"shop_id": shop.id, "phone": "+19998888888",
-                                         "consent_state": "pending"}])
+    db.session.execute(
+        table.insert(), [{"shop_id": shop.id, "phone": "+19998888888", "consent_state": "pending"}]
+    )
     db.session.commit()
     body = client.get("/contacts?consent=pending", headers=auth).get_data(as_text=True)
     assert re.search(r'id="match-count">\s*More than 10,000 contacts match', body)
@@ -643,7 +685,7 @@ FORMULAS = [
     "+cmd",
     "-cmd",
     '=HYPERLINK("http://evil.example")',
-    "=1+1",                       # a formula even though a digit follows '='
+    "=1+1",  # a formula even though a digit follows '='
     "=2+5+cmd|' /C calc'!A0",
 ]
 
@@ -655,7 +697,8 @@ def test_export_neutralises_formula_injection(client, doc_auth, db, shop):
     by_phone = {row["phone"]: row for row in rows}
     exported = {value: by_phone[us_phone(i)] for i, value in enumerate(FORMULAS)}
     unsafe = sorted(
-        value for value, row in exported.items()
+        value
+        for value, row in exported.items()
         if row["first_name"] != "'" + value or row["last_name"] != "'" + value
     )
     assert not unsafe, f"exported as live spreadsheet formulas: {unsafe}"
@@ -688,28 +731,43 @@ def _statuses(client, auth, queries) -> dict[str, int]:
 
 
 def test_garbage_cursor_never_500(client, auth, people):
-    statuses = _statuses(client, auth, [
-        "after=abc", "after=-5", "after=", "after=1.5", "after=0x10", "after=%20",
-        "after=" + "9" * 40,
-        "after=9223372036854775807",
-        "after=%D9%A3",              # ARABIC-INDIC DIGIT THREE: isdigit() and int()-able
-        "after=%C2%B2",              # SUPERSCRIPT TWO: isdigit() but not int()-able
-    ])
+    statuses = _statuses(
+        client,
+        auth,
+        [
+            "after=abc",
+            "after=-5",
+            "after=",
+            "after=1.5",
+            "after=0x10",
+            "after=%20",
+            "after=" + "9" * 40,
+            "after=9223372036854775807",
+            "after=%D9%A3",  # ARABIC-INDIC DIGIT THREE: isdigit() and int()-able
+            "after=%C2%B2",  # SUPERSCRIPT TWO: isdigit() but not int()-able
+        ],
+    )
     assert {q: s for q, s in statuses.items() if s >= 500} == {}
 
 
 def test_garbage_search_and_filters_never_500(client, auth, people):
-    statuses = _statuses(client, auth, [
-        "consent=%3Cscript%3E", "consent=", "consent=SUBSCRIBED",
-        "tag=" + "x" * 5000,
-        "q=" + "a" * 20000,
-        "q=" + "1" * 5000,
-        "q=%FF%FE%FD",
-        "q=%5C%25%5F",
-        "q=%2B",
-        "q=" + "+1 (" * 50,
-        "q=a&q=b&consent=pending&consent=x",
-    ])
+    statuses = _statuses(
+        client,
+        auth,
+        [
+            "consent=%3Cscript%3E",
+            "consent=",
+            "consent=SUBSCRIBED",
+            "tag=" + "x" * 5000,
+            "q=" + "a" * 20000,
+            "q=" + "1" * 5000,
+            "q=%FF%FE%FD",
+            "q=%5C%25%5F",
+            "q=%2B",
+            "q=" + "+1 (" * 50,
+            "q=a&q=b&consent=pending&consent=x",
+        ],
+    )
     assert {q: s for q, s in statuses.items() if s >= 500} == {}
 
 
@@ -721,33 +779,43 @@ def test_nul_bytes_in_search_never_500(client, auth, people):
 
 def _form_statuses(client, auth, bodies) -> dict[bytes, int]:
     headers = {**auth, "Content-Type": "application/x-www-form-urlencoded"}
-    return {body[:60]: client.post("/contacts", data=body, headers=headers).status_code
-            for body in bodies}
+    return {
+        body[:60]: client.post("/contacts", data=body, headers=headers).status_code
+        for body in bodies
+    }
 
 
 def test_garbage_form_fields_never_500(client, auth, db):
-    statuses = _form_statuses(client, auth, [
-        b"phone=%FF%FE&first_name=%C3%28&email=%80%80",
-        b"phone=%2B14155550123&tags=vip%00",
-        b"phone=%00%00%00",
-        b"phone=" + b"9" * 100000,
-        b"phone=%2B14155550123&birth_date=99999-01-01",
-        b"phone=%2B14155550123&birth_date=0000-00-00",
-        b"\xff\xfe\x00garbage",
-        b"phone=%2B14155550123&gender=" + b"%FF" * 50,
-        b"phone=%2B14155550123&consent_state=%00",
-        b"phone=%2B1415555012%F0%9F%98%80",
-    ])
+    statuses = _form_statuses(
+        client,
+        auth,
+        [
+            b"phone=%FF%FE&first_name=%C3%28&email=%80%80",
+            b"phone=%2B14155550123&tags=vip%00",
+            b"phone=%00%00%00",
+            b"phone=" + b"9" * 100000,
+            b"phone=%2B14155550123&birth_date=99999-01-01",
+            b"phone=%2B14155550123&birth_date=0000-00-00",
+            b"\xff\xfe\x00garbage",
+            b"phone=%2B14155550123&gender=" + b"%FF" * 50,
+            b"phone=%2B14155550123&consent_state=%00",
+            b"phone=%2B1415555012%F0%9F%98%80",
+        ],
+    )
     assert {b: s for b, s in statuses.items() if s >= 500} == {}
 
 
 def test_nul_bytes_in_form_fields_never_500(client, auth, db):
     """A NUL in a name or an email must be a field error (or stripped), never a crash."""
-    statuses = _form_statuses(client, auth, [
-        b"phone=%2B14155550123&first_name=Ada%00Lovelace",
-        b"phone=%2B14155550124&last_name=%00",
-        b"phone=%2B14155550125&email=a%00b%40example.com",
-    ])
+    statuses = _form_statuses(
+        client,
+        auth,
+        [
+            b"phone=%2B14155550123&first_name=Ada%00Lovelace",
+            b"phone=%2B14155550124&last_name=%00",
+            b"phone=%2B14155550125&email=a%00b%40example.com",
+        ],
+    )
     assert {b: s for b, s in statuses.items() if s >= 500} == {}
 
 
@@ -757,7 +825,9 @@ def test_nul_bytes_in_multipart_form_fields_never_500(client, auth, db):
     for name in ("first_name", "last_name", "email"):
         value = "a\x00b@example.com" if name == "email" else "Ada\x00"
         response = client.post(
-            "/contacts", data={"phone": "+14155550123", name: value}, headers=auth,
+            "/contacts",
+            data={"phone": "+14155550123", name: value},
+            headers=auth,
             content_type="multipart/form-data",
         )
         statuses[name] = response.status_code
@@ -774,8 +844,9 @@ def test_phone_taken_by_a_concurrent_writer_is_a_field_error_not_500(
     def check_then_lose_the_race(shop_, phone, exclude_id=None):
         original(shop_, phone, exclude_id)
         with db.engine.begin() as other:  # another connection, committed at once
-            other.execute(table.insert().values(shop_id=shop_.id, phone=phone,
-                                                consent_state="subscribed"))
+            other.execute(
+                table.insert().values(shop_id=shop_.id, phone=phone, consent_state="subscribed")
+            )
 
     monkeypatch.setattr(contacts, "_ensure_phone_free", check_then_lose_the_race)
     response = post_contact(client, auth, phone="(415) 555-0123")
@@ -799,7 +870,8 @@ def _id_statuses(client, auth, ids) -> dict[str, tuple[int, int, int]]:
 def test_missing_ids_are_404(client, auth, people):
     missing = max(c.id for c in people.values()) + 1000
     assert _id_statuses(client, auth, [0, missing]) == {
-        "0": (404, 404, 404), str(missing): (404, 404, 404)
+        "0": (404, 404, 404),
+        str(missing): (404, 404, 404),
     }
 
 
@@ -811,13 +883,19 @@ def test_ids_beyond_64_bits_are_404_not_500(client, auth, people):
 
 def test_counter_rows_match_contacts_after_view_writes(client, auth, db, shop):
     """The header totals come from counters; they must equal COUNT(*) after each write."""
+
     def real():
-        grouped = dict(db.session.execute(
-            select(Contact.consent_state, func.count()).where(Contact.shop_id == shop.id)
-            .group_by(Contact.consent_state)
-        ).all())
-        return {state: grouped.get(state, 0) for state in
-                ("subscribed", "pending", "not_subscribed", "unsubscribed")}
+        grouped = dict(
+            db.session.execute(
+                select(Contact.consent_state, func.count())
+                .where(Contact.shop_id == shop.id)
+                .group_by(Contact.consent_state)
+            ).all()
+        )
+        return {
+            state: grouped.get(state, 0)
+            for state in ("subscribed", "pending", "not_subscribed", "unsubscribed")
+        }
 
     def counted():
         totals = contact_counts.totals(shop.id)
@@ -829,8 +907,9 @@ def test_counter_rows_match_contacts_after_view_writes(client, auth, db, shop):
         response = post_contact(client, auth, phone=us_phone(i), consent_state=consent)
         ids.append(int(hx_location(response).rsplit("/", 1)[1]))
         assert counted() == real()
-    client.post(f"/contacts/{ids[0]}", data={"phone": us_phone(0), "consent_state": "pending"},
-                headers=auth)
+    client.post(
+        f"/contacts/{ids[0]}", data={"phone": us_phone(0), "consent_state": "pending"}, headers=auth
+    )
     assert counted() == real()
     client.post(f"/contacts/{ids[1]}/delete", headers=auth)
     assert counted() == real()

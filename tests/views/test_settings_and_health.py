@@ -58,14 +58,22 @@ def test_settings_page_shows_current_region_timezone_and_sender(client, doc_auth
 @pytest.mark.parametrize(
     ("form", "expected"),
     [
-        ({"default_region": "GR", "timezone": "Europe/Athens", "sender_id": "Astronote"},
-         ("GR", "Europe/Athens", "Astronote")),
-        ({"default_region": " gb ", "timezone": "Europe/London", "sender_id": " My Shop "},
-         ("GB", "Europe/London", "My Shop")),
-        ({"default_region": "US", "timezone": "UTC", "sender_id": "+14155550123"},
-         ("US", "UTC", "+14155550123")),
-        ({"default_region": "CA", "timezone": "America/Toronto", "sender_id": ""},
-         ("CA", "America/Toronto", None)),
+        (
+            {"default_region": "GR", "timezone": "Europe/Athens", "sender_id": "Astronote"},
+            ("GR", "Europe/Athens", "Astronote"),
+        ),
+        (
+            {"default_region": " gb ", "timezone": "Europe/London", "sender_id": " My Shop "},
+            ("GB", "Europe/London", "My Shop"),
+        ),
+        (
+            {"default_region": "US", "timezone": "UTC", "sender_id": "+14155550123"},
+            ("US", "UTC", "+14155550123"),
+        ),
+        (
+            {"default_region": "CA", "timezone": "America/Toronto", "sender_id": ""},
+            ("CA", "America/Toronto", None),
+        ),
     ],
 )
 def test_valid_settings_persist(client, auth, db, shop, form, expected):
@@ -114,8 +122,11 @@ def test_invalid_settings_are_422_with_messages_and_nothing_saved(
 
 def test_every_invalid_field_is_reported_at_once(client, auth, db, shop):
     before = stored_settings(db, shop.id)
-    response = client.post("/settings", headers=auth, data={
-        "default_region": "ZZ", "timezone": "Nowhere/Land", "sender_id": "x"})
+    response = client.post(
+        "/settings",
+        headers=auth,
+        data={"default_region": "ZZ", "timezone": "Nowhere/Land", "sender_id": "x"},
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 422
     assert body.count('class="field-error"') == 3
@@ -124,19 +135,24 @@ def test_every_invalid_field_is_reported_at_once(client, auth, db, shop):
 
 def test_garbage_settings_never_500(client, auth, db, shop):
     headers = {**auth, "Content-Type": "application/x-www-form-urlencoded"}
-    for body in (b"default_region=%FF%FE&timezone=%C3%28&sender_id=%80",
-                 b"default_region=G%00R&timezone=UTC",
-                 b"default_region=GR&timezone=Europe%2FAthens%00",
-                 b"default_region=GR&timezone=UTC&sender_id=AB%00CD",
-                 b"timezone=" + b"A" * 100000,
-                 b"\xff\xfe"):
+    for body in (
+        b"default_region=%FF%FE&timezone=%C3%28&sender_id=%80",
+        b"default_region=G%00R&timezone=UTC",
+        b"default_region=GR&timezone=Europe%2FAthens%00",
+        b"default_region=GR&timezone=UTC&sender_id=AB%00CD",
+        b"timezone=" + b"A" * 100000,
+        b"\xff\xfe",
+    ):
         response = client.post("/settings", data=body, headers=headers)
         assert response.status_code < 500, body[:60]
 
 
 def test_region_setting_changes_how_new_phones_are_read(client, auth, db, shop):
-    response = client.post("/settings", headers=auth, data={
-        "default_region": "GR", "timezone": "Europe/Athens", "sender_id": ""})
+    response = client.post(
+        "/settings",
+        headers=auth,
+        data={"default_region": "GR", "timezone": "Europe/Athens", "sender_id": ""},
+    )
     assert response.status_code == 200
     created = client.post("/contacts", data={"phone": "691 234 5678"}, headers=auth)
     assert created.status_code == 204
@@ -189,8 +205,10 @@ def test_readyz_with_a_real_redis_is_200(other_apps, redis_server):
 
 
 def test_readyz_with_an_unreachable_database_is_503_and_leaks_no_secret(tmp_path):
-    urls = [f"sqlite:///{tmp_path}/missing-dir/astronote.db",
-            "postgresql+psycopg://astronote:hunter2-secret@127.0.0.1:1/astronote"]
+    urls = [
+        f"sqlite:///{tmp_path}/missing-dir/astronote.db",
+        "postgresql+psycopg://astronote:hunter2-secret@127.0.0.1:1/astronote",
+    ]
     for url in urls:
         broken = make_app(url)
         try:

@@ -31,14 +31,19 @@ ID_TABLES = {
     "export_id": "customer_data_exports",
 }
 HOSTILE_FORM = {
-    "phone": B_PHONE, "first_name": "Mallory", "consent_state": "unsubscribed",
-    "tags": "pwned", "default_region": "GR", "timezone": "UTC",
+    "phone": B_PHONE,
+    "first_name": "Mallory",
+    "consent_state": "unsubscribed",
+    "tags": "pwned",
+    "default_region": "GR",
+    "timezone": "UTC",
 }
 
 
 def _add(db, shop, phone, first, last, consent, tags):
-    data = contacts.ContactInput(phone=phone, first_name=first, last_name=last,
-                                 consent_state=consent, tags=tags)
+    data = contacts.ContactInput(
+        phone=phone, first_name=first, last_name=last, consent_state=consent, tags=tags
+    )
     contact = contacts.create_contact(shop, data, "test setup")
     db.session.commit()
     return contact
@@ -63,26 +68,51 @@ def tenants(db, shop, make_shop):
         _add(db, a, A_PHONES[0], "Ada", "Lovelace", "subscribed", ["only-in-shop-a"]),
         _add(db, a, A_PHONES[1], "Adam", "Lovelace", "pending", []),
     ]
-    job = ContactImport(shop_id=a.id, filename="a-secret-list.csv", status="completed",
-                        total_rows=3, processed_rows=3, created_count=2, error_count=1)
+    job = ContactImport(
+        shop_id=a.id,
+        filename="a-secret-list.csv",
+        status="completed",
+        total_rows=3,
+        processed_rows=3,
+        created_count=2,
+        error_count=1,
+    )
     db.session.add(job)
     db.session.flush()
-    db.session.add(ContactImportError(import_id=job.id, row_number=4, phone="+12015550103",
-                                      message="Lovelace row rejected"))
+    db.session.add(
+        ContactImportError(
+            import_id=job.id, row_number=4, phone="+12015550103", message="Lovelace row rejected"
+        )
+    )
     db.session.commit()
     ids = {
         "contact_id": [c.id for c in a_contacts],
         "import_id": [job.id],
     }
     now = datetime.now(UTC)
-    sync_id = _seed_optional(db, "customer_syncs", shop_id=a.id, status="completed",
-                             pages=1, seen=2, imported=2, skipped=0,
-                             created_at=now, updated_at=now)
+    sync_id = _seed_optional(
+        db,
+        "customer_syncs",
+        shop_id=a.id,
+        status="completed",
+        pages=1,
+        seen=2,
+        imported=2,
+        skipped=0,
+        created_at=now,
+        updated_at=now,
+    )
     if sync_id is not None:
         ids["sync_id"] = [sync_id]
-    export_id = _seed_optional(db, "customer_data_exports", shop_id=a.id,
-                               shopify_customer_id=77, contacts_found=1,
-                               document='{"note": "A-ONLY-DOCUMENT"}', created_at=now)
+    export_id = _seed_optional(
+        db,
+        "customer_data_exports",
+        shop_id=a.id,
+        shopify_customer_id=77,
+        contacts_found=1,
+        document='{"note": "A-ONLY-DOCUMENT"}',
+        created_at=now,
+    )
     if export_id is not None:
         ids["export_id"] = [export_id]
     b_contact = _add(db, b, B_PHONE, "Bea", "Bee", "subscribed", ["b-tag"])
@@ -104,7 +134,8 @@ def snapshot(db, shop_id: int) -> dict[str, list]:
     errors = ContactImportError.__table__
     imports = select(ContactImport.id).where(ContactImport.shop_id == shop_id)
     rows["contact_import_errors"] = [
-        tuple(r) for r in db.session.execute(
+        tuple(r)
+        for r in db.session.execute(
             select(errors).where(errors.c.import_id.in_(imports)).order_by(errors.c.row_number)
         )
     ]
@@ -126,11 +157,14 @@ def urls_for(rule, names, ids) -> list[str]:
     for name in names:
         candidates = ids.get(name, fallback)
         for value in candidates:
-            urls.append(INT_ARG.sub(
-                lambda m, n=name, v=value: str(v) if m.group(1) == n else str(ids.get(
-                    m.group(1), fallback)[0]),
-                rule.rule,
-            ))
+            urls.append(
+                INT_ARG.sub(
+                    lambda m, n=name, v=value: (
+                        str(v) if m.group(1) == n else str(ids.get(m.group(1), fallback)[0])
+                    ),
+                    rule.rule,
+                )
+            )
     return sorted(set(urls))
 
 
@@ -143,16 +177,29 @@ def test_crawl_every_id_route_with_shop_b_aimed_at_shop_a(app, client, db, tenan
     for rule, method, names in id_rules(app):
         for url in urls_for(rule, names, ids):
             for headers in (b_htmx, b_doc):
-                response = client.open(url, method=method, headers=headers,
-                                       data=HOSTILE_FORM if method == "POST" else None)
+                response = client.open(
+                    url,
+                    method=method,
+                    headers=headers,
+                    data=HOSTILE_FORM if method == "POST" else None,
+                )
                 body = response.get_data(as_text=True)
                 crawled.add(rule.endpoint)
-                if response.status_code not in (403, 404) or any(s in body for s in A_SECRETS) \
-                        or any(p in body for p in A_PHONES):
+                if (
+                    response.status_code not in (403, 404)
+                    or any(s in body for s in A_SECRETS)
+                    or any(p in body for p in A_PHONES)
+                ):
                     leaks.append((method, url, response.status_code))
     assert leaks == []
-    assert {"contacts.edit", "contacts.update", "contacts.delete", "imports.show",
-            "imports.progress", "imports.errors_csv"} <= crawled
+    assert {
+        "contacts.edit",
+        "contacts.update",
+        "contacts.delete",
+        "imports.show",
+        "imports.progress",
+        "imports.errors_csv",
+    } <= crawled
     assert snapshot(db, a.id) == before
 
     # Control: the same ids are real and readable for A itself.
@@ -172,10 +219,13 @@ def test_b_cannot_edit_or_delete_a_contact_through_any_door(client, db, tenants)
     attempts = [
         client.post(f"/contacts/{target}", data=HOSTILE_FORM, headers=bearer(b.shop_domain)),
         client.post(f"/contacts/{target}/delete", headers=bearer(b.shop_domain)),
-        client.post(f"/contacts/{target}/delete?shop={a.shop_domain}",
-                    headers={**bearer(b.shop_domain), "X-Shopify-Shop-Domain": a.shop_domain}),
-        client.get(f"/contacts/{target}?id_token="
-                   + bearer(b.shop_domain)["Authorization"].split()[1]),
+        client.post(
+            f"/contacts/{target}/delete?shop={a.shop_domain}",
+            headers={**bearer(b.shop_domain), "X-Shopify-Shop-Domain": a.shop_domain},
+        ),
+        client.get(
+            f"/contacts/{target}?id_token=" + bearer(b.shop_domain)["Authorization"].split()[1]
+        ),
     ]
     assert [r.status_code for r in attempts] == [404, 404, 404, 404]
     assert snapshot(db, a.id) == before
@@ -184,8 +234,11 @@ def test_b_cannot_edit_or_delete_a_contact_through_any_door(client, db, tenants)
 def test_b_cannot_see_a_import_or_its_error_report(client, db, tenants):
     a, b, ids, _ = tenants
     job = ids["import_id"][0]
-    for path in (f"/contacts/imports/{job}", f"/contacts/imports/{job}/progress",
-                 f"/contacts/imports/{job}/errors.csv"):
+    for path in (
+        f"/contacts/imports/{job}",
+        f"/contacts/imports/{job}/progress",
+        f"/contacts/imports/{job}/errors.csv",
+    ):
         response = client.get(path, headers=bearer(b.shop_domain))
         assert response.status_code == 404, path
         assert "Lovelace" not in response.get_data(as_text=True)
@@ -199,8 +252,11 @@ def test_b_cannot_see_a_import_or_its_error_report(client, db, tenants):
 
 def _shown(body: str) -> tuple[set[str], str, int | None]:
     """Phones in the results table, the table's text, and the match count if any."""
-    table = body.split('id="contacts-table"', 1)[1].split("</table>", 1)[0] \
-        if 'id="contacts-table"' in body else ""
+    table = (
+        body.split('id="contacts-table"', 1)[1].split("</table>", 1)[0]
+        if 'id="contacts-table"' in body
+        else ""
+    )
     count = re.search(r'id="match-count">\s*([\d,]+) contact', body)
     return set(PHONE_CELL.findall(table)), table, int(count.group(1)) if count else None
 
@@ -211,10 +267,20 @@ def test_b_list_search_and_export_never_contain_a_phones(client, db, tenants):
     a_domain, b_domain = a.shop_domain, b.shop_domain
     b_htmx = {**bearer(b_domain), "HX-Request": "true"}
     queries = [
-        {}, {"q": A_PHONES[0]}, {"q": "(201) 555-0101"}, {"q": "1201555"}, {"q": "+1"},
-        {"q": "Ada"}, {"q": "lovelace"}, {"q": "ada lovelace"}, {"q": "only-in-shop-a"},
-        {"tag": "only-in-shop-a"}, {"consent": "pending"}, {"consent": "subscribed"},
-        {"q": "+1", "consent": "subscribed"}, {"after": "999999"},
+        {},
+        {"q": A_PHONES[0]},
+        {"q": "(201) 555-0101"},
+        {"q": "1201555"},
+        {"q": "+1"},
+        {"q": "Ada"},
+        {"q": "lovelace"},
+        {"q": "ada lovelace"},
+        {"q": "only-in-shop-a"},
+        {"tag": "only-in-shop-a"},
+        {"consent": "pending"},
+        {"consent": "subscribed"},
+        {"q": "+1", "consent": "subscribed"},
+        {"after": "999999"},
     ]
     for params in queries:
         for headers in (b_htmx, bearer(b_domain)):
@@ -232,8 +298,9 @@ def test_b_list_search_and_export_never_contain_a_phones(client, db, tenants):
     # control: B sees its own contact, A sees its own
     assert _shown(client.get("/contacts", headers=b_htmx).get_data(as_text=True))[0] == {B_PHONE}
     export = client.get("/contacts/export.csv", headers=bearer(b_domain))
-    assert [row["phone"] for row in csv.DictReader(io.StringIO(export.get_data(as_text=True)))] \
-        == [B_PHONE]
+    assert [row["phone"] for row in csv.DictReader(io.StringIO(export.get_data(as_text=True)))] == [
+        B_PHONE
+    ]
     a_page = client.get("/contacts", headers=bearer(a_domain)).get_data(as_text=True)
     assert _shown(a_page)[0] == set(A_PHONES)
 
@@ -252,12 +319,15 @@ def test_totals_and_home_page_are_per_shop(client, db, tenants):
 def test_same_phone_in_b_leaves_a_untouched_and_settings_are_per_shop(client, db, tenants):
     a, b, ids, _ = tenants
     before = snapshot(db, a.id)
-    created = client.post("/contacts", data={"phone": "(201) 555-0101"},
-                          headers=bearer(b.shop_domain))
+    created = client.post(
+        "/contacts", data={"phone": "(201) 555-0101"}, headers=bearer(b.shop_domain)
+    )
     assert created.status_code == 303
-    settings = client.post("/settings", data={"default_region": "GR",
-                                              "timezone": "Europe/Athens", "sender_id": "Beta"},
-                           headers=bearer(b.shop_domain))
+    settings = client.post(
+        "/settings",
+        data={"default_region": "GR", "timezone": "Europe/Athens", "sender_id": "Beta"},
+        headers=bearer(b.shop_domain),
+    )
     assert settings.status_code == 200
     assert snapshot(db, a.id) == before
     phones = db.session.execute(
