@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import BigInteger, Integer, Text, or_, select, update
 
 from astronote.extensions import db
 from astronote.integrations.mitto import (
@@ -21,6 +21,7 @@ from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop
 from astronote.services import frequency, provider, quiet_hours
 from astronote.services.rendering import opt_out_text, render, values_for
 from astronote.services.segments import segment_count
+from astronote.services.sql import values_table
 from astronote.services.submission import ChunkResult, submit
 
 messages = Message.__table__
@@ -137,28 +138,30 @@ def _skip_withdrawn(token: str, chunk: list[Claimed]) -> list[Claimed]:
 
 
 def _fence(token: str, rendered: dict[int, tuple[str, int]]) -> set[int]:
-    """Mark rows submitting, but only those still ours; commit before any HTTP call."""
+    """Mark rows submitting (with their text), only those still ours; commit before HTTP.
+
+    One UPDATE ... FROM VALUES for the whole chunk; RETURNING says which rows were
+    still held by this claim (the reconciler may have taken stale ones back).
+    """
+    rows = [(i, text, segments) for i, (text, segments) in rendered.items()]
+    v = values_table("v", {"id": BigInteger, "body": Text, "segments": Integer}, rows)
     fenced = set(
         db.session.execute(
             update(messages)
             .where(
-                messages.c.id.in_(list(rendered)),
+                messages.c.id == v.c.id,
                 messages.c.claim_token == token,
                 messages.c.status == MessageStatus.CLAIMED,
             )
             .values(
-                status=MessageStatus.SUBMITTING, claimed_at=now_utc()
-            )  # restarts the stale clock
+                status=MessageStatus.SUBMITTING,
+                claimed_at=now_utc(),  # restarts the stale clock
+                body=v.c.body,
+                segments=v.c.segments,
+            )
             .returning(messages.c.id)
         ).scalars()
     )
-    if fenced:
-        db.session.connection().execute(
-            update(messages)
-            .where(messages.c.id == bindparam("b_id"))
-            .values(body=bindparam("b_body"), segments=bindparam("b_segments")),
-            [{"b_id": i, "b_body": rendered[i][0], "b_segments": rendered[i][1]} for i in fenced],
-        )
     db.session.commit()
     return fenced
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import BigInteger, String, update
 
 from astronote.extensions import db
 from astronote.integrations.mitto import (
@@ -23,6 +23,7 @@ from astronote.integrations.mitto import (
 )
 from astronote.models import Message, MessageStatus, Shop, now_utc
 from astronote.services import credits, delivery_reports, provider
+from astronote.services.sql import values_table
 
 messages = Message.__table__
 
@@ -55,34 +56,27 @@ def _settle(token: str, ids: list[int], status: MessageStatus, **values) -> list
 
 
 def _record_accepted(token: str, accepted: dict[int, str]) -> list[int]:
-    """Record provider ids; returns the ids actually recorded by this worker."""
-    if accepted:
-        db.session.connection().execute(
+    """Record provider ids in one statement; returns the ids this worker recorded."""
+    if not accepted:
+        return []
+    v = values_table("v", {"id": BigInteger, "pid": String}, list(accepted.items()))
+    return list(
+        db.session.execute(
             update(messages)
             .where(
-                messages.c.id == bindparam("b_id"),
+                messages.c.id == v.c.id,
                 messages.c.claim_token == token,
                 messages.c.status == MessageStatus.SUBMITTING,
             )
             .values(
                 status=MessageStatus.ACCEPTED,
-                provider_message_id=bindparam("b_pid"),
+                provider_message_id=v.c.pid,
                 sent_at=now_utc(),
                 delivery_status="accepted",
-            ),
-            [{"b_id": i, "b_pid": pid} for i, pid in accepted.items()],
-        )
-    return _still(token, list(accepted), MessageStatus.ACCEPTED)
-
-
-def _still(token: str, ids: list[int], status: MessageStatus) -> list[int]:
-    """Which of `ids` this worker moved to `status` (the reconciler may have got there first)."""
-    if not ids:
-        return []
-    query = select(messages.c.id).where(
-        messages.c.id.in_(ids), messages.c.claim_token == token, messages.c.status == status
+            )
+            .returning(messages.c.id)
+        ).scalars()
     )
-    return list(db.session.execute(query).scalars())
 
 
 def _charge(shop: Shop, campaign_id: int | None, token: str, ids, rendered) -> None:
