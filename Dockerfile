@@ -27,4 +27,4 @@ HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,os;
 # Web by default. Worker:    docker run IMAGE huey_consumer astronote.worker.huey -w 4 -k thread -n
 #                 Scheduler: docker run IMAGE huey_consumer astronote.worker.huey -w 1 -k thread
 #                 Migrate:   docker run IMAGE flask --app wsgi db upgrade
-CMD ["sh", "-c", "exec gunicorn --bind 0.0.0.0:${PORT} --worker-class gthread --workers ${WEB_CONCURRENCY:-2} --threads 4 --access-logfile - --forwarded-allow-ips='*' wsgi:app"]
+CMD ["sh", "-c", "exec gunicorn --bind 0.0.0.0:${PORT} --worker-class gthread --workers ${WEB_CONCURRENCY:-2} --threads 4 --timeout 120 --access-logfile - --forwarded-allow-ips='*' wsgi:app"]

@@ -233,11 +233,13 @@ def retry_failed(shop: Shop, campaign: Campaign) -> int:
     return people
 
 
-def pending_count(campaign_id: int) -> int:
-    query = select(func.count()).where(
+def has_pending(campaign_id: int) -> bool:
+    """Anything still queued or in flight? EXISTS stops at the first row (a count would
+    walk all of a million-row campaign after every batch)."""
+    query = select(Message.id).where(
         Message.campaign_id == campaign_id, Message.status.in_([s.value for s in PENDING_STATES])
     )
-    return db.session.execute(query).scalar_one()
+    return db.session.execute(query.limit(1)).first() is not None
 
 
 def finish_if_done(campaign_id: int) -> bool:
@@ -251,7 +253,7 @@ def finish_if_done(campaign_id: int) -> bool:
             .where(messages.c.campaign_id == campaign_id, messages.c.status == MessageStatus.QUEUED)
             .values(status=MessageStatus.CANCELLED)
         )
-    if pending_count(campaign_id):
+    if has_pending(campaign_id):
         db.session.commit()
         return False
     if campaign.status == CampaignStatus.SENDING:

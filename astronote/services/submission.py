@@ -37,7 +37,7 @@ class ChunkResult:
     defer_until: datetime | None = None  # quiet hours: the earliest deferred row
 
 
-def _settle(token: str, ids: list[int], status: MessageStatus, **values) -> list[int]:
+def settle(token: str, ids: list[int], status: MessageStatus, **values) -> list[int]:
     """Move our rows out of `submitting`; returns the ids this call actually moved."""
     if not ids:
         return []
@@ -64,6 +64,7 @@ def _record_accepted(token: str, accepted: dict[int, str]) -> list[int]:
         db.session.execute(
             update(messages)
             .where(
+                messages.c.id.in_(list(accepted)),  # see sending._fence: plan from the key
                 messages.c.id == v.c.id,
                 messages.c.claim_token == token,
                 messages.c.status == MessageStatus.SUBMITTING,
@@ -97,18 +98,18 @@ def submit(shop: Shop, campaign_id, token, outbound: list[OutboundSms], rendered
         matched = getattr(exc, "matched", None) or {}
         accepted = {int(r.reference): r.message_id for r in matched.values() if r.message_id}
         recorded = _record_accepted(token, accepted)
-        unknown = _settle(token, ids, MessageStatus.UNKNOWN, error=str(exc)[:500])
+        unknown = settle(token, ids, MessageStatus.UNKNOWN, error=str(exc)[:500])
         # Charged: we may well have been billed. Only rows this worker moved, so a row
         # the reconciler already settled (and charged) is never charged twice.
         _charge(shop, campaign_id, token, recorded + unknown, rendered)
         db.session.commit()
         return ChunkResult()
     except MittoRetryableError as exc:
-        _settle(token, ids, MessageStatus.QUEUED, claim_token=None)
+        settle(token, ids, MessageStatus.QUEUED, claim_token=None)
         db.session.commit()
         return ChunkResult(retry_after=exc.retry_after or 2.0)
     except MittoAuthError as exc:
-        _settle(token, ids, MessageStatus.QUEUED, claim_token=None)
+        settle(token, ids, MessageStatus.QUEUED, claim_token=None)
         db.session.commit()
         return ChunkResult(
             stop_reason=f"Mitto refused our credentials ({exc.status}); "
@@ -116,12 +117,12 @@ def submit(shop: Shop, campaign_id, token, outbound: list[OutboundSms], rendered
         )
     except MittoValidationError as exc:
         bad = {int(r) for r in exc.references or []} or set(ids)
-        _settle(token, list(bad), MessageStatus.FAILED, error=str(exc)[:500], failed_at=now_utc())
-        _settle(token, [i for i in ids if i not in bad], MessageStatus.QUEUED, claim_token=None)
+        settle(token, list(bad), MessageStatus.FAILED, error=str(exc)[:500], failed_at=now_utc())
+        settle(token, [i for i in ids if i not in bad], MessageStatus.QUEUED, claim_token=None)
         db.session.commit()
         return ChunkResult()
     except MittoPermanentError as exc:
-        _settle(token, ids, MessageStatus.FAILED, error=str(exc)[:500], failed_at=now_utc())
+        settle(token, ids, MessageStatus.FAILED, error=str(exc)[:500], failed_at=now_utc())
         db.session.commit()
         return ChunkResult()
     accepted = {int(r.reference): r.message_id for r in result.results if r.accepted}
@@ -133,7 +134,7 @@ def submit(shop: Shop, campaign_id, token, outbound: list[OutboundSms], rendered
                 int(r.reference)
             )
     for error, rejected_ids in rejected.items():  # one statement per distinct reason
-        _settle(token, rejected_ids, MessageStatus.FAILED, error=error, failed_at=now_utc())
+        settle(token, rejected_ids, MessageStatus.FAILED, error=error, failed_at=now_utc())
     _charge(shop, campaign_id, token, recorded, rendered)
     db.session.commit()
     if delivery_reports.any_unmatched():  # reports that overtook our own bookkeeping

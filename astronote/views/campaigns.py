@@ -121,7 +121,7 @@ def _progress_context(campaign) -> dict:
 @bp.get("/<int:campaign_id>/progress")
 def progress(campaign_id: int):
     campaign = campaigns.get(g.shop, campaign_id)
-    if campaign.status == CampaignStatus.SENDING and not campaigns.pending_count(campaign.id):
+    if campaign.status == CampaignStatus.SENDING and not campaigns.has_pending(campaign.id):
         campaigns.finish_if_done(campaign.id)  # idempotent; the sweeper would do it a bit later
         db.session.refresh(campaign)
     context = _progress_context(campaign)
