@@ -10,7 +10,7 @@ export ASTRONOTE_ENV ?= development
 # The built-in Mitto simulator, unless a real Mitto base URL was given.
 export MITTO_API_BASE ?= http://127.0.0.1:$(MITTO_SIM_PORT)
 
-.PHONY: run test lint bench-contacts bench-contacts-quick migrate seed clean
+.PHONY: run test lint bench-contacts bench-contacts-quick bench-campaign migrate seed clean
 
 $(BIN)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ lint: $(BIN)/.dev
 
 bench-contacts: $(BIN)/.dev
 	ASTRONOTE_ENV=test $(BIN)/python bench/contacts.py --rows 1000000
+
+bench-campaign: $(BIN)/.dev
+	ASTRONOTE_ENV=development $(BIN)/python bench/campaign.py --recipients 1000000
 
 bench-contacts-quick: $(BIN)/.dev
 	ASTRONOTE_ENV=test $(BIN)/python bench/contacts.py --rows 50000
