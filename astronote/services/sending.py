@@ -21,7 +21,7 @@ from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop
 from astronote.services import frequency, provider, quiet_hours
 from astronote.services.rendering import opt_out_text, render, values_for
 from astronote.services.segments import segment_count
-from astronote.services.sql import values_table
+from astronote.services.sql import avoid_nested_loops, values_table
 from astronote.services.submission import ChunkResult, settle, submit
 
 messages = Message.__table__
@@ -145,6 +145,7 @@ def _fence(token: str, rendered: dict[int, tuple[str, int]]) -> set[int]:
     """
     rows = [(i, text, segments) for i, (text, segments) in rendered.items()]
     v = values_table("v", {"id": BigInteger, "body": Text, "segments": Integer}, rows)
+    avoid_nested_loops()
     fenced = set(
         db.session.execute(
             update(messages)

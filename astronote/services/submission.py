@@ -23,7 +23,7 @@ from astronote.integrations.mitto import (
 )
 from astronote.models import Message, MessageStatus, Shop, now_utc
 from astronote.services import credits, delivery_reports, provider
-from astronote.services.sql import values_table
+from astronote.services.sql import avoid_nested_loops, values_table
 
 messages = Message.__table__
 
@@ -60,6 +60,7 @@ def _record_accepted(token: str, accepted: dict[int, str]) -> list[int]:
     if not accepted:
         return []
     v = values_table("v", {"id": BigInteger, "pid": String}, list(accepted.items()))
+    avoid_nested_loops()
     return list(
         db.session.execute(
             update(messages)
