@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, func
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from astronote.models.base import Base, BigId, TimestampMixin, now_utc
@@ -50,6 +50,15 @@ FINAL_STATES = (
 )
 
 
+IN_FLIGHT = "status IN ('claimed', 'submitting')"
+SENT = "sent_at IS NOT NULL"
+PROVIDER_ID = "provider_message_id IS NOT NULL"
+
+
+def _where(condition: str) -> dict:
+    return {"postgresql_where": text(condition), "sqlite_where": text(condition)}
+
+
 class Campaign(TimestampMixin, Base):
     __tablename__ = "campaigns"
     __table_args__ = (
@@ -81,10 +90,13 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id", name="uq_messages_campaign_contact"),
         Index("ix_messages_campaign_status_id", "campaign_id", "status", "id"),
-        Index("ix_messages_provider_id", "provider_message_id"),
-        Index("ix_messages_shop_phone_sent", "shop_id", "phone", "sent_at"),
-        Index("ix_messages_status_claimed", "status", "claimed_at"),
-        Index("ix_messages_shop_contact_sent", "shop_id", "contact_id", "sent_at"),
+        # Partial indexes: every message changes status four times on its way out, and
+        # each change would otherwise touch every index. These only hold the rows
+        # their queries look for (in flight, sent, with a provider id).
+        Index("ix_messages_provider_id", "provider_message_id", **_where(PROVIDER_ID)),
+        Index("ix_messages_shop_phone_sent", "shop_id", "phone", "sent_at", **_where(SENT)),
+        Index("ix_messages_status_claimed", "status", "claimed_at", **_where(IN_FLIGHT)),
+        Index("ix_messages_shop_contact_sent", "shop_id", "contact_id", "sent_at", **_where(SENT)),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
