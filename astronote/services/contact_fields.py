@@ -9,6 +9,7 @@ from astronote.models import ConsentState, Gender
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 TAG = re.compile(r"^[\w][\w .:/-]{0,63}$", re.UNICODE)
+TAG_SEPARATORS = re.compile(r"[,;|]")
 MAX_NAME = 100
 MAX_TAGS = 20
 
@@ -93,7 +94,9 @@ def clean_consent(value: str | None) -> str | None:
 
 def clean_tags(value: str | None) -> list[str]:
     tags: list[str] = []
-    for part in re.split(r"[,;|]", value or ""):
+    if not value or value.isspace():
+        return tags
+    for part in TAG_SEPARATORS.split(value):
         tag = " ".join(part.split()).lower()
         if not tag:
             continue

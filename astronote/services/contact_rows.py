@@ -9,7 +9,7 @@ from astronote.services import contact_fields as fields
 from astronote.services.phones import InvalidPhone, normalize_phone
 
 
-@dataclass
+@dataclass(slots=True)
 class ContactRecord:
     line: int
     phone: str
@@ -47,10 +47,10 @@ def parse_row(line: int, row: list[str], columns: dict[str, int], width: int, re
     if len(row) != width:
         raise RowError(line, raw_phone, f"Row has {len(row)} columns; the header has {width}.")
     try:
-        record = ContactRecord(line=line, phone=normalize_phone(raw_phone, region))
-        for name, index in columns.items():
-            if name != "phone":
-                setattr(record, name, _CLEANERS[name](row[index]))
+        phone = normalize_phone(raw_phone, region)
+        values = {
+            name: _CLEANERS[name](row[index]) for name, index in columns.items() if name != "phone"
+        }
     except (InvalidPhone, fields.FieldError) as exc:
         raise RowError(line, raw_phone[:64], str(exc)) from None
-    return record
+    return ContactRecord(line, phone, **values)

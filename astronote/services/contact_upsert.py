@@ -37,7 +37,9 @@ def _postgres() -> bool:
 
 def existing(shop_id: int, phones: list[str]) -> dict[str, tuple]:
     """phone -> (id, consent_state, last_import_id) for the phones the shop already has."""
-    query = select(contacts.c.phone, contacts.c.id, contacts.c.consent_state, contacts.c.last_import_id)
+    query = select(
+        contacts.c.phone, contacts.c.id, contacts.c.consent_state, contacts.c.last_import_id
+    )
     if _postgres():  # one array parameter instead of thousands of placeholders
         match = contacts.c.phone == any_(literal(phones, ARRAY(String)))
     else:
@@ -67,8 +69,9 @@ def classify(batch: list[ContactRecord], found: dict, import_id: int, outcome: B
 
 def reclassify_raced(shop_id: int, import_id: int, raced: list, outcome: BatchOutcome) -> list:
     """Rows created concurrently (a webhook, a merchant) since the lookup become updates."""
-    vanished, updates = classify(raced, existing(shop_id, [r.phone for r in raced]), import_id,
-                                 outcome)
+    vanished, updates = classify(
+        raced, existing(shop_id, [r.phone for r in raced]), import_id, outcome
+    )
     if vanished:  # inserted, then deleted, meanwhile: let the task retry from its checkpoint
         raise RuntimeError(f"contact {vanished[0].phone} changed during the import; retrying")
     return updates
@@ -106,15 +109,19 @@ def _update_existing(import_id: int, present: set[str], records: list, now) -> N
     if "consent" in present:
         values["consent_state"] = func.coalesce(bindparam("v_consent"), contacts.c.consent_state)
         values["consent_source"] = func.coalesce(bindparam("v_source"), contacts.c.consent_source)
-        values["consent_updated_at"] = func.coalesce(bindparam("v_at"), contacts.c.consent_updated_at)
+        values["consent_updated_at"] = func.coalesce(
+            bindparam("v_at"), contacts.c.consent_updated_at
+        )
     stmt = update(contacts).where(contacts.c.id == bindparam("b_id")).values(values)
     params = []
     for record, contact_id, changed in records:
         row = {"b_id": contact_id, **{f"v_{n}": getattr(record, n) for n in profile}}
         if "consent" in present:
-            row.update(v_consent=record.consent if changed else None,
-                       v_source=ConsentSource.IMPORT.value if changed else None,
-                       v_at=now if changed else None)
+            row.update(
+                v_consent=record.consent if changed else None,
+                v_source=ConsentSource.IMPORT.value if changed else None,
+                v_at=now if changed else None,
+            )
         params.append(row)
     db.session.connection().execute(stmt, params)
 
@@ -124,9 +131,14 @@ def _history(shop_id: int, evidence: str, changes: list[tuple[int, str, int]], n
         db.session.execute(
             ConsentEvent.__table__.insert(),
             [
-                {"shop_id": shop_id, "contact_id": cid, "state": state, "occurred_at": now,
-                 "source": ConsentSource.IMPORT.value,
-                 "evidence": f"{evidence}, line {line}"}
+                {
+                    "shop_id": shop_id,
+                    "contact_id": cid,
+                    "state": state,
+                    "occurred_at": now,
+                    "source": ConsentSource.IMPORT.value,
+                    "evidence": f"{evidence}, line {line}",
+                }
                 for cid, state, line in sorted(changes, key=lambda change: change[2])
             ],
         )
@@ -135,13 +147,16 @@ def _history(shop_id: int, evidence: str, changes: list[tuple[int, str, int]], n
 def _tags(shop_id: int, pairs: list[tuple[int, str]]) -> None:
     if pairs:
         stmt = insert(ContactTag.__table__).on_conflict_do_nothing()
-        db.session.execute(stmt, [{"contact_id": c, "tag": t, "shop_id": shop_id} for c, t in pairs])
+        db.session.execute(
+            stmt, [{"contact_id": c, "tag": t, "shop_id": shop_id} for c, t in pairs]
+        )
 
 
-def _write_generic(shop_id, import_id, present, batch, evidence, outcome) -> None:
+def write_generic(shop_id, import_id, present, batch, evidence, outcome) -> None:
     now = now_utc()
-    fresh, updates = classify(batch, existing(shop_id, [r.phone for r in batch]), import_id,
-                              outcome)
+    fresh, updates = classify(
+        batch, existing(shop_id, [r.phone for r in batch]), import_id, outcome
+    )
     ids = _insert_new(shop_id, import_id, fresh, now)
     raced = [r for r in fresh if r.phone not in ids]
     if raced:
@@ -177,5 +192,5 @@ def write_batch(
 
         write_staged(shop_id, import_id, present, batch, evidence, outcome)
     else:
-        _write_generic(shop_id, import_id, present, batch, evidence, outcome)
+        write_generic(shop_id, import_id, present, batch, evidence, outcome)
     return outcome

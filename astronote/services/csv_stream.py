@@ -145,13 +145,11 @@ def _next_row(reader, codec: str) -> list[str] | None:
 
 
 def _rows(reader, codec: str) -> Iterator[tuple[int, list[str]]]:
-    while True:
-        row = _next_row(reader, codec)
-        if row is None:
-            return
-        if not any(cell.strip() for cell in row):
+    strip = str.strip  # map() over C functions: this loop runs once per row of the file
+    while (row := _next_row(reader, codec)) is not None:
+        if not any(map(strip, row)):
             continue
-        if any(len(cell) > MAX_FIELD for cell in row):
+        if max(map(len, row)) > MAX_FIELD:
             raise CsvFileError(
                 f"Line {reader.line_num}: a field is longer than {MAX_FIELD} characters."
             )

@@ -74,12 +74,12 @@ def _plain_number(text: str, region: str) -> str | None:
         if not INTERNATIONAL.fullmatch(compact):
             return None
         digits = compact[1:]
-        code = next(
-            (int(digits[:n]) for n in (1, 2, 3) if int(digits[:n]) in COUNTRY_CODE_TO_REGION_CODE),
-            0,
-        )
-        national = digits[len(str(code)) :] if code else ""
-        country = _country(code) if code else None
+        for size in (1, 2, 3):  # the shortest known code, as phonenumbers reads it
+            if (code := int(digits[:size])) in COUNTRY_CODE_TO_REGION_CODE:
+                break
+        else:
+            return None
+        national, country = digits[size:], _country(code)
     else:
         code = _region_code(region)
         if code is None or not NATIONAL.fullmatch(compact) or compact.startswith(str(code)):

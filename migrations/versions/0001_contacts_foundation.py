@@ -165,16 +165,19 @@ def downgrade():
 
 # Prefix search (name, email, phone) must stay index-backed at a million contacts.
 # PostgreSQL needs text_pattern_ops for LIKE 'x%' under a non-C collation.
+# The first-name index carries the last name too: it serves "first name starts
+# with" and, for "Ada Lovel", first name exactly plus last-name prefix.
 SEARCH_INDEXES = {
-    "ix_contacts_shop_first_name_lower": "lower(first_name)",
-    "ix_contacts_shop_last_name_lower": "lower(last_name)",
-    "ix_contacts_shop_email_prefix": "email",
-    "ix_contacts_shop_phone_prefix": "phone",
+    "ix_contacts_shop_full_name_lower": ("lower(first_name)", "lower(last_name)"),
+    "ix_contacts_shop_last_name_lower": ("lower(last_name)",),
+    "ix_contacts_shop_email_prefix": ("email",),
+    "ix_contacts_shop_phone_prefix": ("phone",),
 }
 
 
 def _create_search_indexes():
     postgres = op.get_bind().dialect.name == "postgresql"
-    for name, expression in SEARCH_INDEXES.items():
-        ops = " text_pattern_ops" if postgres else ""
-        op.execute(f"CREATE INDEX {name} ON contacts (shop_id, {expression}{ops})")
+    ops = " text_pattern_ops" if postgres else ""
+    for name, expressions in SEARCH_INDEXES.items():
+        columns = ", ".join(f"{expression}{ops}" for expression in expressions)
+        op.execute(f"CREATE INDEX {name} ON contacts (shop_id, {columns})")
