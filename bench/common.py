@@ -97,6 +97,55 @@ def peak_rss_mb() -> float:
     return kb / 1024
 
 
+class CpuMeter:
+    """CPU seconds used by this process, by a PostgreSQL cluster, and by everything else.
+
+    "Everything else" flags a run disturbed by other work on the machine; the
+    cluster is found from its postmaster pid (exited backends are included
+    through the postmaster's reaped-children counters).
+    """
+
+    def __init__(self, postmaster_pid: int | None = None) -> None:
+        self.postmaster_pid = postmaster_pid
+        self._start = self._sample()
+
+    def _cluster(self) -> float:
+        if self.postmaster_pid is None:
+            return 0.0
+        total = 0.0
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pid, parent = int(entry.name), int(fields[1])
+            if pid == self.postmaster_pid:
+                total += sum(int(v) for v in fields[11:15])  # own and reaped children
+            elif parent == self.postmaster_pid:
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _busy() -> float:
+        try:
+            values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:8]]
+        except OSError:
+            return 0.0
+        return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")  # not idle/iowait
+
+    def _sample(self) -> tuple[float, float, float, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return time.perf_counter(), usage.ru_utime + usage.ru_stime, self._cluster(), self._busy()
+
+    def read(self) -> dict[str, float]:
+        end = self._sample()
+        wall, own, cluster, busy = (b - a for a, b in zip(self._start, end, strict=True))
+        return {"wall": wall, "python": own, "postgres": cluster,
+                "others": max(busy - own - cluster, 0.0)}  # fmt: skip
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:

@@ -35,154 +35,31 @@ PREFIXES = [
 ]
 STRIDE = 1_000_003  # prime: k -> k * STRIDE mod space is a bijection on each suffix space
 OFFSET = 424_242
-FIRST = [
-    "Maria",
-    "Eleni",
-    "Georgia",
-    "Sophia",
-    "Anna",
-    "Olivia",
-    "Emma",
-    "Ava",
-    "Mia",
-    "Charlotte",
-    "Amelia",
-    "Zoë",
-    "Chloé",
-    "Hannah",
-    "Lena",
-    "Lea",
-    "Laura",
-    "Julia",
-    "Sarah",
-    "Emily",
-    "Grace",
-    "Ruby",
-    "Isla",
-    "Freya",
-    "Αικατερίνη",
-    "Δήμητρα",
-    "Ελένη",
-    "Χρύσα",
-    "Marco",
-    "John",
-    "James",
-    "Robert",
-    "Michael",
-    "William",
-    "David",
-    "Richard",
-    "Joseph",
-    "Thomas",
-    "Daniel",
-    "Matthew",
-    "George",
-    "Harry",
-    "Oliver",
-    "Jack",
-    "Noah",
-    "Leon",
-    "Lukas",
-    "Felix",
-    "Jonas",
-    "Łukasz",
-    "Giorgos",
-    "Nikos",
-    "Dimitris",
-    "Kostas",
-    "Γιάννης",
-    "Νίκος",
-    "Andreas",
-    "Stefan",
-    "Markus",
-    "Mark",
-    "Martin",
-    "Marcus",
-]
-LAST = [
-    "Smith",
-    "Johnson",
-    "Williams",
-    "Brown",
-    "Jones",
-    "Garcia",
-    "Miller",
-    "Davis",
-    "Martinez",
-    "Lopez",
-    "Wilson",
-    "Anderson",
-    "Taylor",
-    "Moore",
-    "Jackson",
-    "Martin",
-    "Lee",
-    "Thompson",
-    "White",
-    "Harris",
-    "Clark",
-    "Lewis",
-    "Walker",
-    "Young",
-    "King",
-    "Wright",
-    "Scott",
-    "Green",
-    "Baker",
-    "Adams",
-    "Nelson",
-    "Hill",
-    "Campbell",
-    "Mitchell",
-    "Roberts",
-    "Papadopoulou",
-    "Papadopoulos",
-    "Georgiou",
-    "Nikolaou",
-    "Pappas",
-    "Oikonomou",
-    "Παπαδοπούλου",
-    "Γεωργίου",
-    "Müller",
-    "Schmidt",
-    "Schneider",
-    "Fischer",
-    "Weber",
-    "Meyer",
-    "Wagner",
-    "Becker",
-    "Schulz",
-    "Hoffmann",
-    "Evans",
-    "Edwards",
-    "Hughes",
-    "Morgan",
-    "Murphy",
-    "O'Brien",
-    "Kelly",
-    "Marshall",
-    "Markov",
-    "Marino",
-]
+# fmt: off
+FIRST_NAMES = """
+    Maria Eleni Georgia Sophia Anna Olivia Emma Ava Mia Charlotte Amelia Zoë Chloé Hannah Lena
+    Lea Laura Julia Sarah Emily Grace Ruby Isla Freya Αικατερίνη Δήμητρα Ελένη Χρύσα Marco John
+    James Robert Michael William David Richard Joseph Thomas Daniel Matthew George Harry Oliver
+    Jack Noah Leon Lukas Felix Jonas Łukasz Giorgos Nikos Dimitris Kostas Γιάννης Νίκος Andreas
+    Stefan Markus Mark Martin Marcus
+"""
+LAST_NAMES = """
+    Smith Johnson Williams Brown Jones Garcia Miller Davis Martinez Lopez Wilson Anderson Taylor
+    Moore Jackson Martin Lee Thompson White Harris Clark Lewis Walker Young King Wright Scott
+    Green Baker Adams Nelson Hill Campbell Mitchell Roberts Papadopoulou Papadopoulos Georgiou
+    Nikolaou Pappas Oikonomou Παπαδοπούλου Γεωργίου Müller Schmidt Schneider Fischer Weber Meyer
+    Wagner Becker Schulz Hoffmann Evans Edwards Hughes Morgan Murphy O'Brien Kelly Marshall Markov
+    Marino
+"""
+TAG_NAMES = """vip newsletter wholesale returning black_friday summer-sale instagram facebook
+    store:athens store:berlin tier/gold tier/silver b2b reviewer"""
+# fmt: on
+FIRST, LAST = FIRST_NAMES.split(), LAST_NAMES.split()
+TAGS = [tag.replace("_", " ") for tag in TAG_NAMES.split()]
 DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com", "example.gr"]
-TAGS = [
-    "vip",
-    "newsletter",
-    "wholesale",
-    "returning",
-    "black friday",
-    "summer-sale",
-    "instagram",
-    "facebook",
-    "store:athens",
-    "store:berlin",
-    "tier/gold",
-    "tier/silver",
-    "b2b",
-    "reviewer",
-]
 CONSENT = [("subscribed", 0.45), ("unsubscribed", 0.10), ("pending", 0.05), ("", 0.40)]
 BAD_EVERY = 500
+NULL = "\\N"  # COPY text format
 EVIDENCE = "CSV import #1 (merchant attested consent)"
 
 
@@ -262,16 +139,8 @@ def generate(directory: Path, rows: int, seed: int = 20261128) -> Dataset:
             born = born if rng.random() < 0.4 else ""
             consent = _pick(rng, CONSENT)
             tags = rng.sample(TAGS, rng.choice((0, 0, 1, 1, 2, 3)))
-            row = [
-                _display(phone, rng.random()),
-                first,
-                last,
-                email,
-                gender,
-                born,
-                consent,
-                ",".join(tags),
-            ]
+            row = [_display(phone, rng.random()), first, last, email, gender, born, consent]
+            row.append(",".join(tags))
             if n % BAD_EVERY == 0:
                 data.bad += 1
                 kind = (n // BAD_EVERY) % 3
@@ -290,24 +159,10 @@ def generate(directory: Path, rows: int, seed: int = 20261128) -> Dataset:
             data.good += 1
             if email and not data.sample_email and n > rows // 2:
                 data.sample_email = email
-            g = {"f": "female", "m": "male"}.get(gender, gender) or "\\N"
+            g = {"f": "female", "m": "male"}.get(gender, gender) or NULL
             state = consent or "not_subscribed"
-            copy_c.write(
-                "\t".join(
-                    (
-                        str(data.good),
-                        phone,
-                        first,
-                        last,
-                        email or "\\N",
-                        g,
-                        born or "\\N",
-                        state,
-                        "import" if consent else "\\N",
-                    )
-                )
-                + "\n"
-            )
+            values = (str(data.good), phone, first, last, email or NULL, g, born or NULL, state)
+            copy_c.write("\t".join(values) + ("\timport\n" if consent else "\t\\N\n"))
             if consent:
                 data.consent_rows += 1
                 copy_e.write(f"{data.good}\t{consent}\t{EVIDENCE}, line {n + 1}\n")

@@ -101,7 +101,7 @@ def _baseline_result(timings: dict, loaded: int, method: str) -> dict:
     }
 
 
-def run_import(shop_id: int, csv_path: Path) -> dict:
+def run_import(shop_id: int, csv_path: Path, postmaster_pid: int | None = None) -> dict:
     """Exactly what the upload view and the Huey task do: store_upload, run_import."""
     from astronote.extensions import db
     from astronote.models import ContactImport, Shop
@@ -110,6 +110,7 @@ def run_import(shop_id: int, csv_path: Path) -> dict:
     result: dict = {}
     db.session.remove()
     shop = db.session.get(Shop, shop_id)
+    meter = common.CpuMeter(postmaster_pid)
     start = time.perf_counter()
     with csv_path.open("rb") as stream:
         job = contact_import.store_upload(shop, stream, csv_path.name, "utf-8", 1 << 40)
@@ -123,6 +124,7 @@ def run_import(shop_id: int, csv_path: Path) -> dict:
     begin = time.perf_counter()
     contact_import.run_import(job_id)  # the body of tasks.imports.import_contacts
     result["task_s"] = time.perf_counter() - begin
+    result["cpu"] = meter.read()
     result["rss_before_mb"] = rss_before
     result["rss_peak_mb"] = common.peak_rss_mb() if peak_reset else float("nan")
     db.session.remove()

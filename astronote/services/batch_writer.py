@@ -64,7 +64,7 @@ class ThreadedWriter:
     it is raised in the submitting thread at the next submit or at close.
     """
 
-    def __init__(self, commit: Callable, load: Callable, depth: int = 2) -> None:
+    def __init__(self, commit: Callable, load: Callable, depth: int = 1) -> None:
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         app = current_app._get_current_object()

@@ -11,7 +11,7 @@ import functools
 import logging
 from collections.abc import Iterator
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from astronote.errors import NotFound, ValidationFailed
 from astronote.extensions import db
@@ -23,15 +23,17 @@ from astronote.models import (
     Shop,
     now_utc,
 )
-from astronote.services import contact_counts
+from astronote.services import contact_copy, contact_counts
 from astronote.services.batch_writer import InlineWriter, ThreadedWriter
 from astronote.services.contact_rows import RowError, parse_row
-from astronote.services.contact_upsert import write_batch
+from astronote.services.contact_upsert import import_evidence, write_batch
 from astronote.services.csv_stream import ENCODINGS, CsvFileError, map_header, open_rows
+from astronote.services.sql import vacuum_analyze
 
 CHUNK_BYTES = 1 << 20
-BATCH_ROWS = 10_000
-ANALYZE_AFTER_ROWS = 10_000
+BATCH_ROWS = 20_000
+FIRST_BATCH_ROWS = 1_000  # batches double up to BATCH_ROWS: the writer starts at once
+VACUUM_AFTER_ROWS = 10_000
 log = logging.getLogger("astronote.imports")
 
 
@@ -90,7 +92,7 @@ def _validate(job: ContactImport) -> int:
     """Read the whole file; return the data-row count or raise CsvFileError."""
     header, rows = open_rows(lambda: _chunks(job.id), job.encoding)
     map_header(header)
-    return sum(1 for _ in rows)
+    return sum(map(bool, rows))  # every row is a truthy (line, fields) pair
 
 
 def run_import(import_id: int) -> None:
@@ -110,7 +112,6 @@ def run_import(import_id: int) -> None:
         _fail(job, str(exc))
         return
     contact_counts.recount(shop.id)
-    _refresh_statistics(job)
     job.status, job.finished_at = ImportStatus.COMPLETED, now_utc()
     db.session.commit()
     log.info(
@@ -122,18 +123,6 @@ def run_import(import_id: int) -> None:
     )
 
 
-def _refresh_statistics(job: ContactImport) -> None:
-    """ANALYZE after a bulk import: the planner must not meet a million rows blind.
-
-    Autovacuum would get there within minutes; until then, stale statistics can
-    turn an indexed search into a full scan (seconds instead of milliseconds).
-    """
-    written = job.created_count + job.updated_count
-    if written >= ANALYZE_AFTER_ROWS and db.session.get_bind().dialect.name == "postgresql":
-        for table in ("contacts", "contact_tags"):
-            db.session.execute(text(f"ANALYZE {table}"))
-
-
 def _fail(job: ContactImport, reason: str) -> None:
     job.status, job.failure_reason, job.finished_at = ImportStatus.FAILED, reason, now_utc()
     db.session.commit()
@@ -141,20 +130,32 @@ def _fail(job: ContactImport, reason: str) -> None:
 
 
 def _writer(job: ContactImport, shop: Shop, present: set[str]):
-    """Batches commit on a second thread on PostgreSQL (overlapping parse and I/O)."""
+    """(writer, prepare). On PostgreSQL batches commit on a second thread while the
+    next ones are parsed, and the parsing thread also encodes their COPY rows."""
     commit = functools.partial(_commit_batch, shop_id=shop.id, present=present)
     if db.session.get_bind().dialect.name != "postgresql":
-        return InlineWriter(commit, job)
-    job_id = job.id
-    return ThreadedWriter(commit, lambda: db.session.get(ContactImport, job_id))
+        return InlineWriter(commit, job), lambda batch: batch
+    job_id, shop_id, evidence = job.id, shop.id, import_evidence(job.id)
+    writer = ThreadedWriter(commit, lambda: db.session.get(ContactImport, job_id))
+
+    def prepare(batch):
+        prepared = contact_copy.prepare(shop_id, job_id, evidence, batch)
+        # Taking ids gives this (read-only) transaction an xid: held open for the whole
+        # import, it would keep VACUUM from marking any imported row visible to all.
+        db.session.commit()
+        return prepared
+
+    return writer, prepare
 
 
 def _write(job: ContactImport, shop: Shop) -> None:
     header, rows = open_rows(lambda: _chunks(job.id), job.encoding)
     columns = map_header(header)
-    done, region, width = job.processed_rows, shop.default_region, len(header)
-    writer = _writer(job, shop, set(columns))
+    done = start = job.processed_rows
+    region, width = shop.default_region, len(header)
+    writer, prepare = _writer(job, shop, set(columns))
     batch, seen, pending_errors, position = [], {}, [], 0
+    size = min(FIRST_BATCH_ROWS, BATCH_ROWS)
     try:
         for line, row in rows:
             position += 1
@@ -171,10 +172,13 @@ def _write(job: ContactImport, shop: Shop) -> None:
                 else:
                     seen[record.phone] = line
                     batch.append(record)
-            if position - done >= BATCH_ROWS:
-                writer.submit(batch, pending_errors, position)
+            if position - done >= size:
+                writer.submit(prepare(batch), pending_errors, position)
                 done, batch, seen, pending_errors = position, [], {}, []
-        writer.submit(batch, pending_errors, position)
+                size = min(2 * size, BATCH_ROWS)
+        writer.submit(prepare(batch), pending_errors, position)
+        if position - start >= VACUUM_AFTER_ROWS:  # while the writer commits the last batch
+            vacuum_analyze("contacts", "contact_tags")
     except BaseException:
         writer.close(reraise=False)
         raise

@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, or_, select
 from astronote.extensions import db
 from astronote.models import ConsentState, Contact, ContactTag, Shop
 from astronote.services.phones import phone_search_prefix
-from astronote.services.sql import count_capped, escape_like
+from astronote.services.sql import count_capped, escape_like, force_custom_plans
 
 PAGE_SIZE = 50
 COUNT_CAP = 10_000
@@ -48,10 +48,18 @@ class ContactPage:
     matches_capped: bool
 
 
+def _is_email(term: str) -> bool:
+    return "@" in term
+
+
+def _is_phone(term: str) -> bool:
+    return set(term) <= PHONE_CHARS and sum(ch.isdigit() for ch in term) >= 3
+
+
 def _search_clause(shop: Shop, term: str):
-    if "@" in term:
+    if _is_email(term):
         return Contact.email.like(escape_like(term.lower()) + "%", escape="\\")
-    if set(term) <= PHONE_CHARS and sum(ch.isdigit() for ch in term) >= 3:
+    if _is_phone(term):
         value, exact = phone_search_prefix(term, shop.default_region)
         if exact:
             return Contact.phone == value
@@ -103,6 +111,7 @@ def filtered(shop: Shop, filters: ContactFilters):
 
 def list_page(shop: Shop, filters: ContactFilters, after_id: int | None = None) -> ContactPage:
     """One page, newest first, starting below `after_id` (keyset, not OFFSET)."""
+    force_custom_plans()
     ids_query = filtered(shop, filters)
     page_query = ids_query.with_only_columns(Contact).order_by(Contact.id.desc())
     if after_id is not None:
@@ -130,9 +139,15 @@ def _matches(shop: Shop, filters: ContactFilters, ids_query, whole: int | None) 
         return -1
     if whole is not None:
         return min(whole, COUNT_CAP + 1)
+    # Tags carry the shop: counting the tag index alone needs no join to contacts.
     if filters.tag and not (filters.q or filters.consent):
-        # Tags carry the shop: count the tag index alone, no join to contacts.
         return count_capped(_tagged(shop, filters.tag), COUNT_CAP)
+    name_search = not (_is_email(filters.q) or _is_phone(filters.q))
+    if filters.q and name_search and not (filters.tag or filters.consent):
+        # A search that is also a tag matches at least everyone so tagged.
+        tagged = count_capped(_tagged(shop, filters.q.lower()), COUNT_CAP)
+        if tagged > COUNT_CAP:
+            return tagged
     return count_capped(ids_query, COUNT_CAP)
 
 

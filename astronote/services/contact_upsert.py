@@ -1,18 +1,17 @@
 """Write a batch of imported contacts with a handful of set-based statements.
 
 No per-row ORM objects. One lookup classifies the batch (new, update, or a
-phone this import already wrote). On PostgreSQL the batch is then COPYed into
-a temporary staging table and merged with INSERT ... SELECT ... ON CONFLICT and
-UPDATE ... FROM (contact_upsert_pg); elsewhere an executemany INSERT and UPDATE
-and bulk inserts for consent history and tags do the same work.
+phone this import already wrote). On PostgreSQL, contact_upsert_pg then COPYs
+new rows and merges updates from a staging table; elsewhere an executemany
+INSERT ... ON CONFLICT and UPDATE and bulk inserts for consent history and tags
+do the same work. Both give the same result, row for row.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import String, any_, bindparam, func, literal, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, func, select, update
 
 from astronote.extensions import db
 from astronote.models import ConsentEvent, ConsentSource, ConsentState, Contact, ContactTag, now_utc
@@ -21,6 +20,7 @@ from astronote.services.sql import insert
 
 PROFILE_FIELDS = ("first_name", "last_name", "email", "gender", "birth_date")
 DUPLICATE = "Duplicate phone: this number appears earlier in the file."
+LOOKUP_CHUNK = 1000
 contacts = Contact.__table__
 
 
@@ -37,15 +37,13 @@ def _postgres() -> bool:
 
 def existing(shop_id: int, phones: list[str]) -> dict[str, tuple]:
     """phone -> (id, consent_state, last_import_id) for the phones the shop already has."""
-    query = select(
-        contacts.c.phone, contacts.c.id, contacts.c.consent_state, contacts.c.last_import_id
-    )
-    if _postgres():  # one array parameter instead of thousands of placeholders
-        match = contacts.c.phone == any_(literal(phones, ARRAY(String)))
-    else:
-        match = contacts.c.phone.in_(phones)
-    query = query.where(contacts.c.shop_id == shop_id, match)
-    return {row.phone: tuple(row)[1:] for row in db.session.execute(query)}
+    columns = (contacts.c.phone, contacts.c.id, contacts.c.consent_state, contacts.c.last_import_id)
+    found = {}
+    for start in range(0, len(phones), LOOKUP_CHUNK):  # within SQLite's parameter limit
+        chunk = phones[start : start + LOOKUP_CHUNK]
+        query = select(*columns).where(contacts.c.shop_id == shop_id, contacts.c.phone.in_(chunk))
+        found.update((row.phone, tuple(row)[1:]) for row in db.session.execute(query))
+    return found
 
 
 def classify(batch: list[ContactRecord], found: dict, import_id: int, outcome: BatchOutcome):
@@ -177,6 +175,10 @@ def write_generic(shop_id, import_id, present, batch, evidence, outcome) -> None
     _tags(shop_id, tag_pairs)
 
 
+def import_evidence(import_id: int) -> str:
+    return f"CSV import #{import_id} (merchant attested consent)"
+
+
 def write_batch(
     shop_id: int,
     import_id: int,
@@ -186,7 +188,7 @@ def write_batch(
 ):
     """Upsert one batch (unique phones); rows already written by this import are duplicates."""
     outcome = BatchOutcome()
-    evidence = evidence or f"CSV import #{import_id} (merchant attested consent)"
+    evidence = evidence or import_evidence(import_id)
     if _postgres():
         from astronote.services.contact_upsert_pg import write_staged
 

@@ -1,23 +1,23 @@
 """PostgreSQL fast path of contact_upsert.write_batch: COPY, not row-by-row INSERTs.
 
-New contacts get ids from the table's sequence and are COPYed straight into
-`contacts` inside a savepoint; their tags and consent history are COPYed too
-(nothing can conflict with a row that did not exist). Updates go through a
-temporary staging table: COPY, then one UPDATE ... FROM and one INSERT ...
-ON CONFLICT for their tags. Should a phone appear concurrently (a webhook, a
-merchant) the COPY fails on the unique constraint, the savepoint is rolled back
-and the batch takes the generic path, which resolves such races row by row.
-Semantics are those of the generic path: empty cells and missing columns never
-erase, consent history only for real changes, first line wins.
+The batch usually arrives prepared (contact_copy): ids taken from the sequence
+and binary COPY rows for each record, should it be new. One lookup on the
+unique index splits it. New contacts are COPYed straight into `contacts` inside
+a savepoint, then their tags and consent history (nothing can conflict with a
+row that did not exist). Updates go through a temporary staging table: COPY,
+one UPDATE ... FROM and one INSERT ... ON CONFLICT for their tags. Should a
+phone appear concurrently (a webhook, a merchant) the COPY fails on the unique
+constraint, the savepoint is rolled back and the batch takes the generic path,
+which resolves such races row by row. Semantics are those of the generic path:
+empty cells and missing columns never erase, consent history only for real
+changes, first line wins.
 
-The lookups run on the driver connection: with thousands of phones per batch,
-SQLAlchemy's per-row result handling would starve the server while the parser
-thread holds the GIL.
+Lookups and COPY run on the driver connection: with thousands of rows per
+batch, SQLAlchemy's per-row handling would leave the server idle while the
+writer thread waits for the GIL behind the parser.
 """
 
 from __future__ import annotations
-
-from functools import cache
 
 from psycopg.errors import UniqueViolation
 from sqlalchemy import (
@@ -38,27 +38,32 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from astronote.extensions import db
-from astronote.models import ConsentEvent, ConsentSource, ConsentState, ContactTag, now_utc
+from astronote.models import ConsentSource, ContactTag
 from astronote.services import contact_upsert as generic
+from astronote.services.contact_copy import (
+    CONTACT_COLUMNS,
+    EVENT_COLUMNS,
+    SIGNATURE,
+    TAG_COLUMNS,
+    TRAILER,
+    PreparedBatch,
+    defaults,
+    int8,
+    prepare,
+    row,
+    text_field,
+    timestamp,
+)
 
 FIELDS = generic.PROFILE_FIELDS
-NEW_CONTACT = (
-    "id", "shop_id", "phone", "first_name", "last_name", "email", "gender", "birth_date",
-    "consent_state", "consent_source", "consent_updated_at", "last_import_id",
-    "created_at", "updated_at",
-)  # fmt: skip
-EVENT = ("shop_id", "contact_id", "state", "source", "evidence", "occurred_at")
 # A LATERAL lookup per phone: always the unique index. A plain `phone = ANY(...)`
 # with thousands of values is costed as a (parallel) scan of the whole table.
+# The phones travel as one comma-joined string: adapting a list of ten thousand
+# strings costs the writer more than the server spends on the lookup.
 EXISTING = (
     "SELECT c.phone, c.id, c.consent_state, c.last_import_id "
-    "FROM unnest(%s::text[]) AS p(phone) CROSS JOIN LATERAL "
+    "FROM unnest(string_to_array(%s, ',')) AS p(phone) CROSS JOIN LATERAL "
     "(SELECT * FROM contacts WHERE shop_id = %s AND phone = p.phone) AS c"
-)
-# Ids for new contacts, in order. The CTE resolves the sequence once, not once per row.
-IDS = (
-    "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('contacts', 'id')::regclass AS seq) "
-    "SELECT nextval(s.seq) FROM s, generate_series(1, %s) ORDER BY 1"
 )
 stage = Table(
     "contact_import_stage",
@@ -78,7 +83,7 @@ def _driver():
 
 
 def _existing(shop_id: int, phones: list[str]) -> dict[str, tuple]:
-    rows = _driver().execute(EXISTING, (phones, shop_id)).fetchall()
+    rows = _driver().execute(EXISTING, (",".join(phones), shop_id)).fetchall()
     return {row[0]: row[1:] for row in rows}
 
 
@@ -97,29 +102,12 @@ def _copy(table: Table, columns: tuple[str, ...], rows) -> None:
             copy.write_row(row)
 
 
-@cache
-def _scalar_defaults() -> dict:
-    """Python-side scalar defaults an ORM insert would add for columns COPY leaves out."""
-    return {
-        c.name: c.default.arg
-        for c in generic.contacts.columns
-        if c.name not in NEW_CONTACT and c.default is not None and c.default.is_scalar
-    }
-
-
-def _copy_new(shop_id: int, import_id: int, fresh: list, now) -> list[int]:
-    ids = [row[0] for row in _driver().execute(IDS, (len(fresh),))]
-    extra = _scalar_defaults()
-    defaults = tuple(extra.values())
-    source, unknown = ConsentSource.IMPORT.value, ConsentState.NOT_SUBSCRIBED.value
-    rows = (
-        (cid, shop_id, r.phone, r.first_name, r.last_name, r.email, r.gender, r.birth_date,
-         r.consent or unknown, source if r.consent else None, now if r.consent else None,
-         import_id, now, now, *defaults)
-        for cid, r in zip(ids, fresh, strict=True)
-    )  # fmt: skip
-    _copy(generic.contacts, NEW_CONTACT + tuple(extra), rows)
-    return ids
+def _copy_rows(table: str, columns: tuple[str, ...], rows: bytes) -> None:
+    """One binary COPY of rows already encoded (contact_copy)."""
+    if rows:
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+        with _driver().cursor() as cursor, cursor.copy(statement) as copy:
+            copy.write(SIGNATURE + rows + TRAILER)
 
 
 def _merge_updates(shop_id: int, import_id: int, present: set[str], updates: list, now) -> None:
@@ -158,29 +146,35 @@ def _merge_updates(shop_id: int, import_id: int, present: set[str], updates: lis
 
 
 def write_staged(shop_id, import_id, present, batch, evidence, outcome) -> None:
-    now = now_utc()
+    prepared = isinstance(batch, PreparedBatch) and batch.shop_id == shop_id
+    if not (prepared and batch.import_id == import_id):
+        batch = prepare(shop_id, import_id, evidence, batch)
     found = _existing(shop_id, [r.phone for r in batch])
-    fresh, updates = generic.classify(batch, found, import_id, outcome)
-    ids: list[int] = []
+    fresh, updates = range(len(batch)), []  # the common case: every phone is new
+    if found:
+        records, updates = generic.classify(batch, found, import_id, outcome)
+        position = {r.phone: i for i, r in enumerate(batch)}
+        fresh = [position[r.phone] for r in records]
     if fresh:
+        columns = CONTACT_COLUMNS + defaults()[0]
         try:
             with db.session.begin_nested():
-                ids = _copy_new(shop_id, import_id, fresh, now)
+                _copy_rows("contacts", columns, b"".join(batch.contacts[i] for i in fresh))
         except (UniqueViolation, IntegrityError):
             # A phone was created concurrently since the lookup: resolve row by row.
             outcome.errors.clear()
-            generic.write_generic(shop_id, import_id, present, batch, evidence, outcome)
+            generic.write_generic(shop_id, import_id, present, list(batch), evidence, outcome)
             return
     if updates:
-        _merge_updates(shop_id, import_id, present, updates, now)
-    created = list(zip(ids, fresh, strict=True))
-    changes = [(cid, r) for cid, r in created if r.consent is not None]
-    changes += [(cid, r) for r, cid, changed in updates if changed]
-    changes.sort(key=lambda change: change[1].line)
-    source = ConsentSource.IMPORT.value
-    events = ((shop_id, cid, r.consent, source, f"{evidence}, line {r.line}", now)
-              for cid, r in changes)  # fmt: skip
-    _copy(ConsentEvent.__table__, EVENT, events)
-    tags = ((cid, tag, shop_id) for cid, r in created for tag in r.tags)
-    _copy(ContactTag.__table__, ("contact_id", "tag", "shop_id"), tags)
+        _merge_updates(shop_id, import_id, present, updates, batch.now)
+    events = [batch.events[i] for i in fresh]
+    shop, source, now = int8(shop_id), text_field(ConsentSource.IMPORT.value), timestamp(batch.now)
+    events += [
+        row(shop, int8(cid), text_field(r.consent), source,
+            text_field(f"{evidence}, line {r.line}"), now)
+        for r, cid, changed in updates
+        if changed
+    ]  # fmt: skip
+    _copy_rows("consent_events", EVENT_COLUMNS, b"".join(events))
+    _copy_rows("contact_tags", TAG_COLUMNS, b"".join(batch.tags[i] for i in fresh))
     outcome.created, outcome.updated = len(fresh), len(updates)

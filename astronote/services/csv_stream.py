@@ -138,19 +138,26 @@ def _encoding_error(codec: str, line: int) -> CsvFileError:
 def _next_row(reader, codec: str) -> list[str] | None:
     try:
         return next(reader, None)
-    except UnicodeDecodeError as exc:
-        raise _encoding_error(codec, reader.line_num + 1) from exc
-    except csv.Error as exc:
-        raise CsvFileError(f"Line {reader.line_num}: the CSV is malformed ({exc}).") from exc
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise _read_error(exc, reader, codec) from exc
+
+
+def _read_error(exc: Exception, reader, codec: str) -> CsvFileError:
+    if isinstance(exc, UnicodeDecodeError):
+        return _encoding_error(codec, reader.line_num + 1)
+    return CsvFileError(f"Line {reader.line_num}: the CSV is malformed ({exc}).")
 
 
 def _rows(reader, codec: str) -> Iterator[tuple[int, list[str]]]:
     strip = str.strip  # map() over C functions: this loop runs once per row of the file
-    while (row := _next_row(reader, codec)) is not None:
-        if not any(map(strip, row)):
-            continue
-        if max(map(len, row)) > MAX_FIELD:
-            raise CsvFileError(
-                f"Line {reader.line_num}: a field is longer than {MAX_FIELD} characters."
-            )
-        yield reader.line_num, row
+    try:
+        for row in reader:
+            if not (row and row[0].strip()) and not any(map(strip, row)):
+                continue  # blank (the first cell, usually the phone, settles most rows)
+            if max(map(len, row)) > MAX_FIELD:
+                raise CsvFileError(
+                    f"Line {reader.line_num}: a field is longer than {MAX_FIELD} characters."
+                )
+            yield reader.line_num, row
+    except (UnicodeDecodeError, csv.Error) as exc:  # raised by the reader, never by a consumer
+        raise _read_error(exc, reader, codec) from exc
