@@ -22,11 +22,13 @@ class CampaignStatus(enum.StrEnum):
 
 
 class MessageStatus(enum.StrEnum):
-    """queued → claimed → submitting → accepted → delivered | failed; or skipped/unknown.
+    """queued → submitting → accepted → delivered | failed; or skipped/unknown.
 
     `submitting` is written and committed *before* the provider call, so a
     crash leaves evidence: a submitting row may have been sent and becomes
-    `unknown` (never resent); a claimed row was never sent and is requeued.
+    `unknown` (never resent). `claimed` is no longer written: releases before
+    2026-11-28 claimed a whole batch first; such rows were never sent and the
+    reconciler requeues them.
     """
 
     QUEUED = "queued"

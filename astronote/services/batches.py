@@ -1,4 +1,4 @@
-"""One batch of a campaign: claim, then send chunk by chunk under the rate limits."""
+"""One batch of a campaign: take and send chunk by chunk under the rate limits."""
 
 from __future__ import annotations
 
@@ -31,18 +31,13 @@ def backoff(attempt: int, hint: float | None = None) -> float:
     return max(delay, hint or 0.0)
 
 
-def _chunks(rows: list, size: int):
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
 def _status(campaign_id: int) -> str:
     query = select(Campaign.status).filter_by(id=campaign_id)
     return db.session.execute(query).scalar_one()
 
 
 def process(campaign_id: int, batch_size: int, attempt: int = 0) -> BatchOutcome:
-    """Claim up to `batch_size` rows and send them; requeue whatever cannot go now."""
+    """Send up to `batch_size` queued rows, chunk by chunk; stop early when told to wait."""
     campaign = db.session.get(Campaign, campaign_id)
     if campaign is None or campaign.status != CampaignStatus.SENDING:
         return BatchOutcome()
@@ -53,20 +48,19 @@ def process(campaign_id: int, batch_size: int, attempt: int = 0) -> BatchOutcome
         db.session.commit()
         return BatchOutcome()
     body, discount = campaign.body, campaign.discount_code
-    token, rows = sending.claim(campaign_id, batch_size)
-    outcome = BatchOutcome()
+    outcome, left = BatchOutcome(), batch_size
     size = max(1, min(provider.limiter().max_chunk(), batch_size))
-    for index, chunk in enumerate(_chunks(rows, size)):
-        if _status(campaign_id) != CampaignStatus.SENDING:  # paused or cancelled meanwhile
-            _release(token, rows[index * size :], campaign_id)
-            return outcome
-        result = sending.send_chunk(shop, campaign_id, token, chunk, body, discount)
+    while left > 0 and _status(campaign_id) == CampaignStatus.SENDING:  # paused meanwhile?
+        chunk = sending.take(campaign_id, min(size, left))
+        if not chunk:
+            db.session.commit()
+            break
+        left -= len(chunk)
+        result = sending.send_chunk(shop, campaign_id, chunk, body, discount)
         if result.stop_reason:
             _stop(campaign_id, result.stop_reason)
-            sending.requeue(token, [r.id for r in rows[index * size :]])
             return outcome
         if result.retry_after is not None:
-            sending.requeue(token, [r.id for r in rows[index * size :]])
             outcome.retry_in = backoff(attempt, result.retry_after)
             return outcome
         if result.defer_until is not None:
@@ -74,25 +68,6 @@ def process(campaign_id: int, batch_size: int, attempt: int = 0) -> BatchOutcome
         outcome.sent_chunks += 1
     outcome.finished = campaigns.finish_if_done(campaign_id)
     return outcome
-
-
-def _release(token: str, rows: list, campaign_id: int) -> None:
-    """Paused: back to the queue. Cancelled: these will never be sent."""
-    ids = [r.id for r in rows]
-    if _status(campaign_id) == CampaignStatus.CANCELLED:
-        db.session.execute(
-            update(Message.__table__)
-            .where(
-                Message.id.in_(ids),
-                Message.claim_token == token,
-                Message.status == MessageStatus.CLAIMED,
-            )
-            .values(status=MessageStatus.CANCELLED)
-        )
-        db.session.commit()
-        campaigns.finish_if_done(campaign_id)
-    else:
-        sending.requeue(token, ids)
 
 
 def _stop(campaign_id: int, reason: str) -> None:
@@ -128,8 +103,9 @@ def is_idle(campaign_id: int, quiet_for) -> bool:
 
 
 def reclaim_stale(older_than) -> tuple[int, int]:
-    """Crash repair: stale `claimed` rows go back to the queue (they were never sent);
-    stale `submitting` rows become `unknown` (they may have been sent: never resend)."""
+    """Crash repair: stale `submitting` rows become `unknown` (they may have been sent:
+    never resend). Stale `claimed` rows, left by workers of releases that claimed a
+    batch before fencing it, were never sent and go back to the queue."""
     cutoff = now_utc() - older_than
     table = Message.__table__
     requeued = db.session.execute(

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from astronote.extensions import db
 from astronote.integrations.mitto_dlr import DeliveryReport
 from astronote.models import Message, MessageStatus, UnmatchedDeliveryReport, now_utc
+from astronote.services.sql import in_list
 
 messages = Message.__table__
 FINAL = {"delivered": MessageStatus.DELIVERED, "failed": MessageStatus.FAILED}
@@ -27,7 +28,7 @@ def _targets(reports: list[DeliveryReport]) -> dict[str, tuple]:
     refs = [int(r.reference) for r in reports if (r.reference or "").isdigit()]
     query = select(
         messages.c.id, messages.c.provider_message_id, messages.c.status, messages.c.report_at
-    ).where(or_(messages.c.provider_message_id.in_(ids), messages.c.id.in_(refs or [-1])))
+    ).where(or_(in_list(messages.c.provider_message_id, ids), in_list(messages.c.id, refs)))
     found: dict[str, tuple] = {}
     for row in db.session.execute(query):
         if row.provider_message_id:
@@ -135,7 +136,7 @@ def rematch(limit: int = 1000, provider_ids: list[str] | None = None) -> int:
 
     query = select(UnmatchedDeliveryReport).order_by(UnmatchedDeliveryReport.id).limit(limit)
     if provider_ids is not None:
-        query = query.where(UnmatchedDeliveryReport.provider_message_id.in_(provider_ids))
+        query = query.where(in_list(UnmatchedDeliveryReport.provider_message_id, provider_ids))
     rows = db.session.execute(query).scalars().all()
     parsed = {row.id: parse_delivery_reports(json.loads(row.payload)) for row in rows}
     known = _targets([r for reports in parsed.values() for r in reports])

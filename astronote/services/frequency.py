@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from astronote.extensions import db
 from astronote.models import Message, MessageStatus, now_utc
+from astronote.services.sql import in_list
 
 SENT = (MessageStatus.ACCEPTED, MessageStatus.DELIVERED, MessageStatus.UNKNOWN)
 
@@ -21,7 +22,7 @@ def recently_messaged(
     since = now_utc() - timedelta(hours=hours)
     query = select(Message.contact_id).where(
         Message.shop_id == shop_id,
-        Message.contact_id.in_(contact_ids),
+        in_list(Message.contact_id, contact_ids),
         Message.kind == "campaign",
         Message.sent_at >= since,
         Message.status.in_([s.value for s in SENT]),

@@ -1,9 +1,14 @@
-"""Send claimed messages through Mitto: exactly once, or visibly `unknown`.
+"""Send queued messages through Mitto: exactly once, or visibly `unknown`.
 
-Each chunk walks claimed → submitting (committed before the HTTP call, fenced
-by the claim token) → accepted/failed/unknown. A worker that dies leaves
-`claimed` rows (never sent: requeued) or `submitting` rows (maybe sent: become
-`unknown`, never resent). Consent is re-checked right before every chunk.
+A chunk is taken and fenced in one transaction: its queued rows are locked
+(FOR UPDATE SKIP LOCKED keeps workers apart on PostgreSQL), checked (consent,
+frequency cap, quiet hours), rendered, and moved to `submitting` with their
+text and this chunk's token by one conditional UPDATE (which keeps workers
+apart on SQLite, where the row that a rival moved first is simply not ours).
+That commit precedes the HTTP call. A worker that dies before it leaves its
+rows queued; after it, `submitting` (maybe sent), which the reconciler turns
+`unknown` and never resends. Each row then leaves `submitting` exactly once
+(services/submission.py).
 """
 
 from __future__ import annotations
@@ -14,22 +19,29 @@ from dataclasses import dataclass
 from sqlalchemy import BigInteger, Integer, Text, or_, select, update
 
 from astronote.extensions import db
-from astronote.integrations.mitto import (
-    OutboundSms,
-)
+from astronote.integrations.mitto import OutboundSms
 from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop, now_utc
 from astronote.services import frequency, provider, quiet_hours
 from astronote.services.rendering import opt_out_text, render, values_for
 from astronote.services.segments import segment_count
-from astronote.services.sql import avoid_nested_loops, values_table
+from astronote.services.sql import avoid_nested_loops, in_list, values_table
 from astronote.services.submission import ChunkResult, settle, submit
 
 messages = Message.__table__
 DEFAULT_SENDER = "Astronote"
+RECIPIENT_COLUMNS = (
+    messages.c.id,
+    messages.c.contact_id,
+    messages.c.phone,
+    messages.c.first_name,
+    messages.c.last_name,
+)
 
 
 @dataclass
-class Claimed:
+class Recipient:
+    """A queued message row, locked by this transaction until its chunk is fenced."""
+
     id: int
     contact_id: int | None
     phone: str
@@ -51,98 +63,62 @@ class SendRules:
 MARKETING = SendRules()
 
 
-def claim(campaign_id: int, limit: int) -> tuple[str, list[Claimed]]:
-    """Atomically take up to `limit` queued rows; two workers never get the same row."""
-    token = uuid.uuid4().hex
-    pick = (
-        select(messages.c.id)
-        .where(
-            messages.c.campaign_id == campaign_id,
-            messages.c.status == MessageStatus.QUEUED,
-            or_(messages.c.not_before.is_(None), messages.c.not_before <= now_utc()),
-        )
+def _lock_queued(condition, limit: int) -> list[Recipient]:
+    query = (
+        select(*RECIPIENT_COLUMNS)
+        .where(condition, messages.c.status == MessageStatus.QUEUED)
         .order_by(messages.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    # Two statements on purpose: as a subquery of the UPDATE, PostgreSQL may re-run the
-    # LIMIT for every row it visits (a semi-join) and so take the whole campaign. The
-    # SELECT locks its rows (SKIP LOCKED keeps workers apart on PostgreSQL); the
-    # conditional UPDATE keeps them apart on SQLite.
-    ids = list(db.session.execute(pick).scalars())
-    if not ids:
-        db.session.commit()
-        return token, []
-    stmt = (
-        update(messages)
-        .where(messages.c.id.in_(ids), messages.c.status == MessageStatus.QUEUED)
-        .values(
-            status=MessageStatus.CLAIMED,
-            claim_token=token,
-            claimed_at=now_utc(),
-            attempts=messages.c.attempts + 1,
-        )
-        .returning(
-            messages.c.id,
-            messages.c.contact_id,
-            messages.c.phone,
-            messages.c.first_name,
-            messages.c.last_name,
-        )
-    )
-    rows = [Claimed(*row) for row in db.session.execute(stmt)]
-    db.session.commit()
-    rows.sort(key=lambda r: r.id)
-    return token, rows
+    return [Recipient(*row) for row in db.session.execute(query)]
 
 
-def requeue(token: str, ids: list[int]) -> None:
-    """Give claimed (never submitted) rows back to the queue."""
-    if ids:
-        _mark(token, ids, status=MessageStatus.QUEUED, claim_token=None)
-        db.session.commit()
+def take(campaign_id: int, limit: int) -> list[Recipient]:
+    """Lock up to `limit` of the campaign's due queued rows; send_chunk commits."""
+    due = or_(messages.c.not_before.is_(None), messages.c.not_before <= now_utc())
+    return _lock_queued((messages.c.campaign_id == campaign_id) & due, limit)
 
 
-def _mark(token: str, ids: list[int], **values) -> None:
-    """Update rows this worker still holds as claimed (a stale claim changes nothing)."""
+def take_message(message_id: int) -> list[Recipient]:
+    """Lock one queued one-off message (or none, if another worker has it or it went)."""
+    return _lock_queued(messages.c.id == message_id, 1)
+
+
+def _mark(ids: list[int], **values) -> None:
+    """Update rows that are still queued (a rival worker's row changes nothing)."""
     if ids:
         db.session.execute(
             update(messages)
-            .where(
-                messages.c.id.in_(ids),
-                messages.c.claim_token == token,
-                messages.c.status == MessageStatus.CLAIMED,
-            )
+            .where(in_list(messages.c.id, ids), messages.c.status == MessageStatus.QUEUED)
             .values(**values)
         )
 
 
-def _skip_withdrawn(token: str, chunk: list[Claimed]) -> list[Claimed]:
+def _skip_withdrawn(chunk: list[Recipient]) -> list[Recipient]:
     """Drop recipients who opted out (or were deleted) since the audience was taken."""
     contact_ids = [c.contact_id for c in chunk if c.contact_id is not None]
-    allowed = (
-        set(
-            db.session.execute(
-                select(Contact.id).where(
-                    Contact.id.in_(contact_ids),
-                    Contact.consent_state == ConsentState.SUBSCRIBED.value,
-                )
-            ).scalars()
+    allowed = set()
+    if contact_ids:
+        subscribed = select(Contact.id).where(
+            in_list(Contact.id, contact_ids),
+            Contact.consent_state == ConsentState.SUBSCRIBED.value,
         )
-        if contact_ids
-        else set()
-    )
+        allowed = set(db.session.execute(subscribed).scalars())
     withdrawn = [c.id for c in chunk if c.contact_id not in allowed]
-    _mark(token, withdrawn, status=MessageStatus.SKIPPED, skip_reason="unsubscribed")
+    _mark(withdrawn, status=MessageStatus.SKIPPED, skip_reason="unsubscribed")
     return [c for c in chunk if c.contact_id in allowed]
 
 
-def _fence(token: str, rendered: dict[int, tuple[str, int]]) -> set[int]:
-    """Mark rows submitting (with their text), only those still ours; commit before HTTP.
+def fence(token: str, rendered: dict[int, tuple[str, int]]) -> set[int]:
+    """Move the rendered rows to `submitting` with their text, then commit (before HTTP).
 
-    One UPDATE ... FROM VALUES for the whole chunk; RETURNING says which rows were
-    still held by this claim (the reconciler may have taken stale ones back).
+    One UPDATE ... FROM the per-row values; RETURNING says which rows were still
+    queued, which on SQLite a rival worker may have fenced first.
     """
+    if not rendered:
+        db.session.commit()
+        return set()
     rows = [(i, text, segments) for i, (text, segments) in rendered.items()]
     v = values_table("v", {"id": BigInteger, "body": Text, "segments": Integer}, rows)
     avoid_nested_loops()
@@ -150,16 +126,17 @@ def _fence(token: str, rendered: dict[int, tuple[str, int]]) -> set[int]:
         db.session.execute(
             update(messages)
             .where(
-                # The IN list lets the planner start from the primary key (a hash join
-                # with the VALUES), whatever the table's statistics say about statuses.
-                messages.c.id.in_(list(rendered)),
+                # The id list lets the planner start from the primary key (a hash join
+                # with the values), whatever the table's statistics say about statuses.
+                in_list(messages.c.id, list(rendered)),
                 messages.c.id == v.c.id,
-                messages.c.claim_token == token,
-                messages.c.status == MessageStatus.CLAIMED,
+                messages.c.status == MessageStatus.QUEUED,
             )
             .values(
                 status=MessageStatus.SUBMITTING,
-                claimed_at=now_utc(),  # restarts the stale clock
+                claim_token=token,
+                claimed_at=now_utc(),  # starts the stale clock
+                attempts=messages.c.attempts + 1,
                 body=v.c.body,
                 segments=v.c.segments,
             )
@@ -170,7 +147,7 @@ def _fence(token: str, rendered: dict[int, tuple[str, int]]) -> set[int]:
     return fenced
 
 
-def _apply_marketing_rules(shop: Shop, campaign_id, token: str, chunk: list[Claimed], rules):
+def _apply_marketing_rules(shop: Shop, campaign_id, chunk: list[Recipient], rules):
     """Frequency cap (skip, unbilled) and quiet hours (defer, per recipient time zone)."""
     capped = set()
     if rules.frequency_cap:
@@ -178,7 +155,6 @@ def _apply_marketing_rules(shop: Shop, campaign_id, token: str, chunk: list[Clai
             shop.id, [c.contact_id for c in chunk], shop.frequency_cap_hours, campaign_id
         )
     _mark(
-        token,
         [c.id for c in chunk if c.contact_id in capped],
         status=MessageStatus.SKIPPED,
         skip_reason="frequency_cap",
@@ -197,33 +173,30 @@ def _apply_marketing_rules(shop: Shop, campaign_id, token: str, chunk: list[Clai
         else:
             deferred.setdefault(opens, []).append(c.id)
     for opens, ids in deferred.items():
-        _mark(token, ids, status=MessageStatus.QUEUED, claim_token=None, not_before=opens)
+        _mark(ids, not_before=opens)
     return ready, min(deferred) if deferred else None
 
 
 def send_chunk(
     shop: Shop,
     campaign_id: int | None,
-    token: str,
-    chunk: list[Claimed],
+    chunk: list[Recipient],
     body: str,
     discount_code: str | None,
     prerendered: bool = False,
     rules: SendRules = MARKETING,
 ) -> ChunkResult:
-    """Send one rate-limited chunk of claimed rows and record every outcome."""
+    """Send one rate-limited chunk of taken rows and record every outcome."""
     if rules.recheck_consent:
-        chunk = _skip_withdrawn(token, chunk)
-    chunk, defer_until = _apply_marketing_rules(shop, campaign_id, token, chunk, rules)
-    db.session.commit()
-    if not chunk:
-        return ChunkResult(defer_until=defer_until)
+        chunk = _skip_withdrawn(chunk)
+    chunk, defer_until = _apply_marketing_rules(shop, campaign_id, chunk, rules)
     rendered = {}
     for c in chunk:
         values = values_for(shop, c.first_name, c.last_name, discount_code)
         text = body if prerendered else render(body, values, opt_out_text(shop, c.contact_id))
         rendered[c.id] = (text, segment_count(text))
-    fenced = _fence(token, rendered)
+    token = uuid.uuid4().hex
+    fenced = fence(token, rendered)
     outbound = [
         OutboundSms(str(c.id), c.phone, rendered[c.id][0], shop.sender_id or DEFAULT_SENDER)
         for c in chunk

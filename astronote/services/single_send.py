@@ -6,17 +6,13 @@ the provider call; the cost is reserved when queued and settled on the answer.
 
 from __future__ import annotations
 
-import uuid
-
-from sqlalchemy import update
-
 from astronote.errors import ValidationFailed
 from astronote.extensions import db
-from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop, now_utc
+from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop
 from astronote.services import credits
 from astronote.services.rendering import opt_out_text, render, values_for
 from astronote.services.segments import segment_count
-from astronote.services.sending import ChunkResult, Claimed, SendRules, send_chunk
+from astronote.services.sending import ChunkResult, SendRules, send_chunk, take_message
 
 messages = Message.__table__
 SYSTEM_PREFIX = "kw:"
@@ -74,25 +70,12 @@ def send_single(message_id: int) -> ChunkResult:
     if message is None or message.status != MessageStatus.QUEUED or message.campaign_id:
         return ChunkResult()
     shop = db.session.get(Shop, message.shop_id)
-    token = uuid.uuid4().hex
-    claimed = db.session.execute(
-        update(messages)
-        .where(messages.c.id == message_id, messages.c.status == MessageStatus.QUEUED)
-        .values(
-            status=MessageStatus.CLAIMED,
-            claim_token=token,
-            claimed_at=now_utc(),
-            attempts=messages.c.attempts + 1,
-        )
-    ).rowcount
-    db.session.commit()
-    if not claimed:
+    taken = take_message(message_id)
+    if not taken:  # another worker has it, or it went meanwhile
+        db.session.commit()
         return ChunkResult()
-    row = Claimed(
-        message.id, message.contact_id, message.phone, message.first_name, message.last_name
-    )
     rules = rules_for(shop, message.kind)
-    result = send_chunk(shop, None, token, [row], message.body, None, prerendered=True, rules=rules)
+    result = send_chunk(shop, None, taken, message.body, None, prerendered=True, rules=rules)
     db.session.refresh(message)
     if rules.billable and message.status in (MessageStatus.FAILED, MessageStatus.SKIPPED):
         credits.release(shop.id, message.segments, f"single:{message.id}:release")

@@ -23,7 +23,7 @@ from astronote.integrations.mitto import (
 )
 from astronote.models import Message, MessageStatus, Shop, now_utc
 from astronote.services import credits, delivery_reports, provider
-from astronote.services.sql import avoid_nested_loops, values_table
+from astronote.services.sql import avoid_nested_loops, in_list, values_table
 
 messages = Message.__table__
 
@@ -45,7 +45,7 @@ def settle(token: str, ids: list[int], status: MessageStatus, **values) -> list[
         db.session.execute(
             update(messages)
             .where(
-                messages.c.id.in_(ids),
+                in_list(messages.c.id, ids),
                 messages.c.claim_token == token,
                 messages.c.status == MessageStatus.SUBMITTING,
             )
@@ -65,7 +65,7 @@ def _record_accepted(token: str, accepted: dict[int, str]) -> list[int]:
         db.session.execute(
             update(messages)
             .where(
-                messages.c.id.in_(list(accepted)),  # see sending._fence: plan from the key
+                in_list(messages.c.id, list(accepted)),  # see sending.fence
                 messages.c.id == v.c.id,
                 messages.c.claim_token == token,
                 messages.c.status == MessageStatus.SUBMITTING,

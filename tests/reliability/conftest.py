@@ -181,8 +181,8 @@ class Harness:
         Quiet hours are off (start == end: "any time"), or the outcome would depend on
         the time of day. `analyze` refreshes the planner statistics after the snapshot.
         With statistics that predate the snapshot (production's normal state right
-        after a start), PostgreSQL may plan `sending.claim` so that one claim takes
-        every queued row of the campaign (test_claim_respects_its_limit_on_a_fresh_
+        after a start), a claim written as one UPDATE of a LIMIT subquery could take
+        every queued row of the campaign (test_take_respects_its_limit_on_a_fresh_
         snapshot), and the scenarios would run one giant batch instead of real ones."""
         from astronote.extensions import db
         from astronote.models import Campaign, Shop

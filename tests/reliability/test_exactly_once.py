@@ -29,6 +29,7 @@ import hmac
 import json
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,9 +88,11 @@ def test_worker_killed_mid_batch(make_cluster, reports):
     assert repairs, "nothing had to be repaired after the kill"
     assert not verdict.problems, _explain(verdict) + f"\n  orphans: {len(orphans)}"
     if not reports:
-        # Sent just before the kill, answer lost with the worker: unknown, never resent.
+        # In flight at the kill, answer lost with the worker: unknown, never resent. Whether
+        # the simulator had taken each request depends on where the kill landed in its
+        # 1 s latency, which is exactly why these rows are `unknown` and not retried.
         assert {r.status for r in orphans} == {"unknown"}
-        assert verdict.unknown_in_sim == len(orphans)
+        assert verdict.unknown_in_sim <= len(orphans)
 
 
 def test_provider_5xx_timeouts_and_429_bursts(make_cluster):
@@ -267,9 +270,9 @@ def test_two_workers_racing_on_one_campaign(make_cluster):
     assert bulks > 0, "the consumers sent nothing: no race"
 
 
-def test_concurrent_claims_never_overlap(rel_database_url):
-    """Eight threads claiming from one campaign on PostgreSQL: disjoint, complete,
-    and no claim larger than asked."""
+def test_concurrent_takes_never_overlap(rel_database_url):
+    """Eight threads taking and fencing chunks of one campaign on PostgreSQL: disjoint,
+    complete, and no chunk larger than asked."""
     from astronote.extensions import db
     from astronote.services import sending
 
@@ -286,9 +289,12 @@ def test_concurrent_claims_never_overlap(rel_database_url):
             try:
                 gate.wait(timeout=10)
                 while True:
-                    token, rows = sending.claim(seeded.campaign_id, 37)
+                    rows = sending.take(seeded.campaign_id, 37)
                     if not rows:
                         return
+                    token = uuid.uuid4().hex
+                    fenced = sending.fence(token, {r.id: ("text", 1) for r in rows})
+                    assert fenced == {r.id for r in rows}  # locked: nobody else moved them
                     with lock:
                         claims.append((token, [r.id for r in rows]))
             except BaseException as exc:
@@ -309,7 +315,7 @@ def test_concurrent_claims_never_overlap(rel_database_url):
     assert len({token for token, _ in claims}) == len(claims)
     rows = Harness(app, None, None, None).query(
         "SELECT claim_token, count(*) FROM messages WHERE campaign_id = :c "
-        "AND status = 'claimed' GROUP BY claim_token",
+        "AND status = 'submitting' GROUP BY claim_token",
         c=seeded.campaign_id,
     )
     assert dict(rows) == {token: len(ids) for token, ids in claims}
@@ -317,13 +323,13 @@ def test_concurrent_claims_never_overlap(rel_database_url):
         db.engine.dispose()
 
 
-def test_claim_respects_its_limit_on_a_fresh_snapshot(rel_database_url):
-    """`claim(campaign, n)` right after `campaigns.start`, as `send_batch` does it.
+def test_take_respects_its_limit_on_a_fresh_snapshot(rel_database_url):
+    """`take(campaign, n)` right after `campaigns.start`, as `send_batch` does it.
 
     Production's normal state: the planner statistics of `messages` were gathered
     before the campaign started (earlier campaigns, all delivered), so they know
-    nothing of the rows the snapshot just inserted. A claim must still take at most
-    `n` rows: one SMS_BATCH_SIZE batch.
+    nothing of the rows the snapshot just inserted. A take must still lock at most
+    `n` rows: one chunk.
     """
     from astronote.extensions import db
     from astronote.models import Campaign, Shop
@@ -348,12 +354,13 @@ def test_claim_respects_its_limit_on_a_fresh_snapshot(rel_database_url):
         assert campaigns.start(shop, campaign) == 3000
         db.session.commit()
         started = time.monotonic()
-        _, rows = sending.claim(campaign.id, 37)
+        rows = sending.take(campaign.id, 37)
         elapsed = time.monotonic() - started
+        db.session.rollback()
         db.session.remove()
         db.engine.dispose()
     assert len(rows) == 37, (
-        f"one claim of 37 took {len(rows)} rows in {elapsed:.2f}s: PostgreSQL rescans the "
+        f"one take of 37 locked {len(rows)} rows in {elapsed:.2f}s: PostgreSQL rescans the "
         "LIMIT ... FOR UPDATE SKIP LOCKED subquery of the nested-loop semi-join once per "
         "outer row, and skips the rows this UPDATE already changed, so the window slides "
         "over the whole campaign"
