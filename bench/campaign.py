@@ -517,6 +517,8 @@ def render(results: dict, command: str) -> tuple[str, bool]:
             "the recipients)."
         )
 
+    from astronote.services.rate_limits import WINDOW
+
     thr = results["throttled"]
     rate = thr["rate"]
     lat = rate["grant_to_accept_s"]
@@ -525,7 +527,7 @@ def render(results: dict, command: str) -> tuple[str, bool]:
     never_over = rate["sliding_max"] <= limit
     check_thr, ok_thr = correctness(thr)
     throttled = common.table(
-        ["Measure (as the simulator saw it)", "Value", "Target"],
+        ["Measure (as the simulator saw it: when each request arrived)", "Value", "Target"],
         [
             ["Configured limit (traffic account = shop = global)", f"{limit} msg/s", ""],
             [
@@ -555,7 +557,7 @@ def render(results: dict, command: str) -> tuple[str, bool]:
             [
                 "Limiter grants seen in Redis: count, smallest spacing",
                 f"{rate['grants']}, {_ms(rate['grant_gap_min_s'])}",
-                "≥ 1,002 ms (the limiter's window)",
+                f"≥ {1000 * WINDOW:,.0f} ms (the limiter's window)",
             ],
             [
                 "Grant → first message at the provider: min / median / max",

@@ -604,8 +604,13 @@ def reset_sim(base: str) -> None:
     requests.post(base + "/_sim/reset", timeout=30).raise_for_status()
 
 
+def arrival(record: dict) -> float:
+    """When the message's request reached the provider (older logs: when it was accepted)."""
+    return datetime.fromisoformat(record.get("received_at") or record["accepted_at"]).timestamp()
+
+
 def accepted_times(records: list[dict]) -> list[float]:
-    return sorted(datetime.fromisoformat(r["accepted_at"]).timestamp() for r in records)
+    return sorted(map(arrival, records))
 
 
 def _spread(values: list[float]) -> dict:
@@ -672,7 +677,7 @@ def rate_analysis(records: list[dict], limit: int, grants: list | None = None) -
 
 
 def _times_in_order(records: list[dict]) -> list[float]:
-    return [datetime.fromisoformat(r["accepted_at"]).timestamp() for r in records]
+    return [arrival(r) for r in records]
 
 
 def check_sim_log(records: list[dict], expected: int) -> dict:

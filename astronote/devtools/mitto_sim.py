@@ -180,7 +180,7 @@ class MittoSimulator:
             self._throttle_left -= 1
             return True
 
-    def accept(self, item: dict, bulk_id: str | None) -> dict:
+    def accept(self, item: dict, bulk_id: str | None, received_at: datetime | None = None) -> dict:
         now = datetime.now(UTC)
         # uuid4, not the seeded rng: ids must stay unique across simulator restarts.
         message_id = str(uuid.uuid4())
@@ -193,6 +193,7 @@ class MittoSimulator:
                 "reference": item.get("reference"),
                 "bulk_id": bulk_id,
                 "accepted_at": now,
+                "received_at": received_at or now,  # when its request arrived
                 "traffic_account_id": item["trafficAccountId"],
             }
             self._accepted.append(record)

@@ -13,7 +13,7 @@ import re
 import socket
 import uuid
 from contextlib import suppress
-from datetime import datetime
+from datetime import UTC, datetime
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
@@ -64,6 +64,9 @@ class SimApp:
         self.sim = sim
 
     def __call__(self, environ, start_response):
+        # When the request reached us, before any fault or parsing delay: a provider's
+        # rate limit counts arrivals, so the rate analysis of the benchmark uses this.
+        environ["astronote.sim.received_at"] = datetime.now(UTC)
         request = Request(environ)
         try:
             endpoint, args = URLS.bind_to_environ(environ).match()
@@ -80,7 +83,7 @@ class SimApp:
         problem = message_problem(item)
         if problem:
             return json_response({"error": problem}, 400)
-        result = self._result(item, bulk_id=None)
+        result = self._result(request, item, bulk_id=None)
         status = "Queued" if "messageId" in result else "Rejected"
         if self.sim.config.single_shape == "flat":
             data = {"id": result.get("messageId"), "status": status, "error": result.get("error")}
@@ -100,7 +103,7 @@ class SimApp:
         if len(items) > self.sim.config.max_bulk:
             return json_response({"error": f"at most {self.sim.config.max_bulk} messages"}, 400)
         bulk_id = str(uuid.uuid4())
-        results = [self._result(item, bulk_id) for item in items]
+        results = [self._result(request, item, bulk_id) for item in items]
         if self.sim.config.shuffle_results:
             self.sim.shuffle(results)
         return self._maybe_time_out(
@@ -134,14 +137,15 @@ class SimApp:
         self.sim.reset()
         return json_response({"ok": True})
 
-    def _result(self, item: object, bulk_id: str | None) -> dict:
+    def _result(self, request: Request, item: object, bulk_id: str | None) -> dict:
         problem = message_problem(item)
         if problem:
             result = {"error": problem}
         elif self.sim.chance(self.sim.config.reject_rate):
             result = {"error": "Rejected by simulator"}
         else:
-            record = self.sim.accept(item, bulk_id)
+            received_at = request.environ["astronote.sim.received_at"]
+            record = self.sim.accept(item, bulk_id, received_at)
             result = {
                 "messageId": record["message_id"],
                 "trafficAccountId": item["trafficAccountId"],

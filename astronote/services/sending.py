@@ -25,7 +25,7 @@ from astronote.services import frequency, provider, quiet_hours
 from astronote.services.rendering import opt_out_text, render, values_for
 from astronote.services.segments import segment_count
 from astronote.services.sql import avoid_nested_loops, in_list, values_table
-from astronote.services.submission import ChunkResult, settle, submit
+from astronote.services.submission import ChunkResult, submit
 
 messages = Message.__table__
 DEFAULT_SENDER = "Astronote"
@@ -204,13 +204,12 @@ def send_chunk(
     ]
     # The rate limit is taken last, right before the HTTP call, so the time between the
     # grant and Mitto seeing the messages is as short (and as steady) as it can be.
-    if outbound and not provider.limiter().acquire(
-        provider.traffic_account(), shop.id, len(outbound)
-    ):
-        unsent = [int(m.reference) for m in outbound]
-        settle(token, unsent, MessageStatus.QUEUED, claim_token=None)  # never sent: requeue
-        db.session.commit()
-        return ChunkResult(retry_after=1.0, defer_until=defer_until)
-    result = submit(shop, campaign_id, token, outbound, rendered if rules.billable else {})
+    limiter, account = provider.limiter(), provider.traffic_account()
+
+    def grant(count: int) -> bool:
+        return limiter.acquire(account, shop.id, count)
+
+    billed = rendered if rules.billable else {}
+    result = submit(shop, campaign_id, token, outbound, billed, grant=grant)
     result.defer_until = defer_until
     return result

@@ -88,13 +88,25 @@ def _charge(shop: Shop, campaign_id: int | None, token: str, ids, rendered) -> N
         credits.consume(shop.id, amount, f"consume:{token}:{min(ids)}", campaign_id)
 
 
-def submit(shop: Shop, campaign_id, token, outbound: list[OutboundSms], rendered) -> ChunkResult:
-    """One bulk call for the fenced rows; `rendered` maps id -> (text, segments) to bill."""
+def submit(
+    shop: Shop, campaign_id, token, outbound: list[OutboundSms], rendered, grant=None
+) -> ChunkResult:
+    """One bulk call for the fenced rows; `rendered` maps id -> (text, segments) to bill.
+
+    `grant(count)`, the rate limit, is asked after the request is encoded and right
+    before it goes: False puts the rows back in the queue, never sent.
+    """
     ids = [int(m.reference) for m in outbound]
     if not ids:
         return ChunkResult()
+    client = provider.mitto()
     try:
-        result = provider.mitto().send_bulk(outbound)
+        prepared = client.prepare_bulk(outbound)
+        if grant is not None and not grant(len(ids)):
+            settle(token, ids, MessageStatus.QUEUED, claim_token=None)
+            db.session.commit()
+            return ChunkResult(retry_after=1.0)
+        result = client.send_bulk(prepared)
     except MittoUnknownOutcomeError as exc:
         matched = getattr(exc, "matched", None) or {}
         accepted = {int(r.reference): r.message_id for r in matched.values() if r.message_id}

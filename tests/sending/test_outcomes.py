@@ -97,6 +97,49 @@ def test_429_and_5xx_requeue_then_every_message_goes_once(sim, funded, subscribe
     assert sim.sends_per_phone() == Counter({p: 1 for p in phones})
 
 
+def test_rate_limit_is_asked_last_and_a_refusal_sends_nothing(
+    sim, funded, subscribers, db, read, monkeypatch
+):
+    """The grant comes after the rows are fenced and the request encoded (so the request
+    leaves right after it); a refusal puts the rows back in the queue, unsent, unbilled."""
+    from astronote.integrations.mitto import MittoClient
+    from astronote.services import provider
+
+    phones = subscribers(12)
+    campaign = _started(db, funded)
+    encoded, asked = [], []
+    prepare = MittoClient.prepare_bulk
+    monkeypatch.setattr(
+        MittoClient, "prepare_bulk", lambda self, m: encoded.append(len(m)) or prepare(self, m)
+    )
+
+    class Limiter:
+        allow = False
+
+        def max_chunk(self):
+            return 100
+
+        def acquire(self, account, shop_id, count, timeout=30.0):
+            in_flight = db.session.execute(
+                select(Message.status).where(Message.campaign_id == campaign.id)
+            ).scalars()
+            asked.append((count, Counter(in_flight), list(encoded)))
+            return self.allow
+
+    limiter = Limiter()
+    monkeypatch.setattr(provider, "limiter", lambda: limiter)
+    fan_out(campaign.id)
+    assert asked == [(12, Counter({"submitting": 12}), [12])]
+    assert _statuses(read, campaign) == Counter({"queued": 12})
+    assert sim.sends_per_phone() == Counter()
+    assert credits.consumed_for(funded.id, campaign.id) == 0
+    limiter.allow = True
+    fan_out(campaign.id)
+    assert _statuses(read, campaign) == Counter({"accepted": 12})
+    assert sim.sends_per_phone() == Counter({p: 1 for p in phones})
+    _assert_books_balance(funded)
+
+
 def test_insufficient_credits_refuses_cleanly(make_shop, subscribers, sim, db):
     shop = make_shop("poor.myshopify.com")
     subscribers(3, shop=shop)
