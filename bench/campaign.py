@@ -445,7 +445,7 @@ def render(results: dict, command: str) -> tuple[str, bool]:
             "1.00×",
         ],
         [
-            "`campaigns.start`: snapshot `INSERT ... SELECT`, exact cost, reserve (request path)",
+            "`campaigns.start`: snapshot `INSERT ... SELECT`, exact cost, reserve (start task)",
             _s(main["start_s"]),
             common.rate(n, main["start_s"]),
             "",

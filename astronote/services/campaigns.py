@@ -28,6 +28,7 @@ from astronote.services.rendering import MAX_BODY, segments_for, unknown_variabl
 campaigns = Campaign.__table__
 messages = Message.__table__
 EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
+NOBODY = "No subscribed contacts match this audience."
 
 
 class InvalidTransition(AstronoteError):
@@ -122,6 +123,21 @@ def _transition(campaign: Campaign, allowed, target: CampaignStatus, **values) -
     db.session.refresh(campaign)
 
 
+def start_soon(campaign: Campaign) -> None:
+    """ "Send now" from a request: due at once; caller commits and enqueues the start.
+
+    The snapshot and reservation (`start`, run by tasks.campaigns.start_scheduled) take
+    seconds at a million recipients: too long for a request inside the admin.
+    """
+    _transition(campaign, EDITABLE, CampaignStatus.SCHEDULED, scheduled_at=now_utc())
+
+
+def is_starting(campaign: Campaign) -> bool:
+    """Scheduled and due: a worker is about to take (or is taking) the snapshot."""
+    due = campaign.scheduled_at is not None and campaign.scheduled_at <= now_utc()
+    return campaign.status == CampaignStatus.SCHEDULED and due
+
+
 def start(shop: Shop, campaign: Campaign) -> int:
     """Snapshot the audience (one INSERT ... SELECT), reserve the exact cost; caller commits.
 
@@ -159,7 +175,7 @@ def start(shop: Shop, campaign: Campaign) -> int:
     campaign.recipient_count, campaign.send_run = people, campaign.send_run + 1
     if people == 0:
         campaign.status, campaign.finished_at = CampaignStatus.FAILED, now_utc()
-        campaign.failure_reason = "No subscribed contacts match this audience."
+        campaign.failure_reason = NOBODY
         return 0
     credits.reserve(
         shop.id, cost, f"campaign:{campaign.id}:reserve:{campaign.send_run}", campaign.id

@@ -13,7 +13,7 @@ from astronote.models import CampaignStatus
 from astronote.services import campaign_stats, campaigns
 from astronote.services.credits import InsufficientCredits
 from astronote.tasks import enqueue_safely
-from astronote.tasks.campaigns import fan_out, send_single
+from astronote.tasks.campaigns import fan_out, send_single, start_scheduled
 from astronote.views import campaign_forms as forms
 from astronote.views.contacts import CURSOR
 
@@ -115,7 +115,12 @@ def show(campaign_id: int):
 def _progress_context(campaign) -> dict:
     counts = campaign_stats.counts(campaign)
     reasons = campaign_stats.failure_reasons(campaign) if counts["failed"] else []
-    return {"counts": counts, "reasons": reasons, "live": campaign.status in LIVE}
+    return {
+        "counts": counts,
+        "reasons": reasons,
+        "live": campaign.status in LIVE,
+        "starting": campaigns.is_starting(campaign),
+    }
 
 
 @bp.get("/<int:campaign_id>/progress")
@@ -154,15 +159,15 @@ def send_now(campaign_id: int):
     campaign = campaigns.get(g.shop, campaign_id)
     if request.form.get("confirm") != "yes":
         return _confirm_page(campaign, "Check the recipients and cost, then confirm.", 422)
-    try:
-        people = campaigns.start(g.shop, campaign)
-    except InsufficientCredits as exc:
-        db.session.rollback()
-        return _confirm_page(campaigns.get(g.shop, campaign_id), exc.message, 402)
+    plan = forms.confirmation(g.shop, campaign)  # 409 unless draft or scheduled
+    if not plan["enough"]:  # checked again, exactly, when the task reserves the credits
+        error = InsufficientCredits(plan["cost"], plan["balance"].available).message
+        return _confirm_page(campaign, error, 402)
+    campaigns.start_soon(campaign)
     db.session.commit()
-    if people:
-        fan_out(campaign.id)
-    message = f"Sending to {people:,} recipients" if people else campaign.failure_reason
+    enqueue_safely(start_scheduled, campaign.id)  # else the minutely scheduler starts it
+    people = plan["recipients"]
+    message = f"Sending to {people:,} recipients" if people else campaigns.NOBODY
     return toast(redirect_to(url_for("campaigns.show", campaign_id=campaign.id)), message)
 
 
