@@ -21,7 +21,7 @@ from astronote.models import (
     Shop,
     WebhookEvent,
 )
-from astronote.services import contact_counts
+from astronote.services import contact_counts, customer_erasure
 from astronote.services.phones import InvalidPhone, normalize_phone
 
 
@@ -52,12 +52,17 @@ def redact_shop(shop_domain: str, webhook_id: str | None) -> None:
     _record(shop_domain, "shop/redact", webhook_id, erased)
 
 
+def _payload_phone(shop: Shop, customer: dict) -> list[str]:
+    with contextlib.suppress(InvalidPhone):
+        return [normalize_phone(customer.get("phone"), shop.default_region)]
+    return []
+
+
 def _customer_contacts(shop: Shop, customer: dict) -> list[Contact]:
     clauses = []
     if customer.get("id"):
         clauses.append(Contact.shopify_customer_id == int(customer["id"]))
-    with contextlib.suppress(InvalidPhone):
-        clauses.append(Contact.phone == normalize_phone(customer.get("phone"), shop.default_region))
+    clauses += [Contact.phone == phone for phone in _payload_phone(shop, customer)]
     if customer.get("email"):
         clauses.append(Contact.email == str(customer["email"]).strip().lower())
     if not clauses:
@@ -70,6 +75,11 @@ def redact_customer(shop: Shop, payload: dict, webhook_id: str | None) -> None:
     """customers/redact: delete the customer's contacts and history; totals shrink accordingly."""
     customer = payload.get("customer") or {}
     contacts = _customer_contacts(shop, customer)
+    phones = {c.phone for c in contacts} | set(_payload_phone(shop, customer))
+    emails = {c.email for c in contacts if c.email}
+    emails |= {str(customer["email"]).strip().lower()} if customer.get("email") else set()
+    ids = [c.id for c in contacts]
+    erased = customer_erasure.erase(shop.id, ids, sorted(phones), sorted(emails))
     for contact in contacts:
         contact_counts.adjust(shop.id, {contact.consent_state: -1})
         db.session.delete(contact)
@@ -85,6 +95,8 @@ def redact_customer(shop: Shop, payload: dict, webhook_id: str | None) -> None:
         "customers/redact",
         webhook_id,
         f"deleted {len(contacts)} contact(s) with their consent history and tags; "
+        f"erased {erased['messages']} message(s) ({erased['unsent']} not yet sent, now never), "
+        f"{erased['replies']} reply(ies), {erased['forms']} form submission(s); "
         f"unlinked orders ({len(orders)} listed)",
         customer.get("id"),
     )
