@@ -122,3 +122,5 @@ def send_single(message_id: int, attempt: int = 0) -> None:
         send_single.schedule(
             (message_id, attempt + 1), delay=batches.backoff(attempt, result.retry_after)
         )
+    if result.defer_until is not None:  # quiet hours (automations): go when they end
+        send_single.schedule((message_id, 0), eta=result.defer_until)

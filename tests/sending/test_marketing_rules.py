@@ -80,3 +80,33 @@ def test_frequency_cap_skips_recent_recipients_without_billing(sim, funded, db, 
         assert {m.status for m in read.messages(third.id)} == {"accepted"}
     assert credits.balance(funded.id).reserved == 0
     assert credits.ledger_totals(funded.id) == credits.balance(funded.id)
+
+
+def test_a_one_off_message_in_quiet_hours_waits_for_them_to_end(sim, funded, db, read, monkeypatch):
+    from sqlalchemy import select
+
+    from astronote.models import Contact, Message
+    from astronote.services import single_send
+    from astronote.tasks import campaigns as campaign_tasks
+
+    funded.quiet_start, funded.quiet_end = time(8, 0), time(21, 0)
+    db.session.commit()
+    _people(db, funded, [LA])
+    contact = db.session.execute(select(Contact).filter_by(phone=LA)).scalar_one()
+    later = []
+    monkeypatch.setattr(
+        campaign_tasks.send_single, "schedule", lambda args, **when: later.append((args, when))
+    )
+    with time_machine.travel(datetime(2026, 11, 28, 14, 0, tzinfo=UTC), tick=False):
+        message = single_send.queue_single(funded, contact, "Your order shipped", "automation")
+        db.session.commit()
+        campaign_tasks.send_single(message.id)  # 06:00 in LA
+        row = db.session.get(Message, message.id)
+        db.session.refresh(row)
+        assert row.status == "queued" and LA not in sim.sends_per_phone()
+    opens = datetime(2026, 11, 28, 16, 0, tzinfo=UTC)  # 08:00 in LA
+    assert later == [((message.id, 0), {"eta": opens})]
+    with time_machine.travel(opens + timedelta(minutes=1), tick=False):
+        campaign_tasks.send_single(*later[0][0])
+        db.session.refresh(row)
+        assert row.status == "accepted" and sim.sends_per_phone()[LA] == 1
