@@ -31,12 +31,27 @@ def fresh_url(database_url, postgres_server, tmp_path):
         conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
-def _shop_fks(url: str) -> dict[str, list[str]]:
+def _references(url: str) -> dict[str, list[str]]:
+    """Which tables each table's foreign keys point at."""
     engine = create_engine(url)
     try:
-        tables = ("contact_tags", "consent_events", "contacts")
+        tables = ("contact_tags", "consent_events", "contacts", "messages")
         found = {t: inspect(engine).get_foreign_keys(t) for t in tables}
         return {t: sorted(fk["referred_table"] for fk in fks) for t, fks in found.items()}
+    finally:
+        engine.dispose()
+
+
+def _partial_indexes(url: str) -> set[str]:
+    """Names of the messages indexes that kept their WHERE (table rebuilds on SQLite)."""
+    engine = create_engine(url)
+    try:
+        indexes = inspect(engine).get_indexes("messages")
+        return {
+            i["name"]
+            for i in indexes
+            if any(key.endswith("_where") for key in i.get("dialect_options", {}))
+        }
     finally:
         engine.dispose()
 
@@ -62,18 +77,26 @@ def test_round_trip_and_models_match(fresh_url):
     app = make_app(fresh_url)
     with app.app_context():
         upgrade(directory=MIGRATIONS)
-    assert _shop_fks(fresh_url) == {
+    head = {
         "contact_tags": ["contacts"],
         "consent_events": ["contacts"],
         "contacts": ["shops"],
+        "messages": ["shops"],
     }
+    assert _references(fresh_url) == head
+    partial = _partial_indexes(fresh_url)
+    assert len(partial) == 4, partial
     assert _drift(app) == []
     with app.app_context():
         downgrade(directory=MIGRATIONS, revision="0005")
-    assert _shop_fks(fresh_url)["contact_tags"] == ["contacts", "shops"]
+    before = _references(fresh_url)
+    assert before["contact_tags"] == ["contacts", "shops"]
+    assert before["messages"] == ["campaigns", "contacts", "shops"]
+    assert _partial_indexes(fresh_url) == partial
     with app.app_context():
         upgrade(directory=MIGRATIONS)
-    assert _shop_fks(fresh_url)["consent_events"] == ["contacts"]
+    assert _references(fresh_url) == head
+    assert _partial_indexes(fresh_url) == partial
     assert _drift(app) == []
     from astronote.extensions import db
 

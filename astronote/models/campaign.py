@@ -103,8 +103,11 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
-    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    # Loose references, no foreign keys (migration 0007): a snapshot writes a row per
+    # recipient, and a key check per row cost more than the insert. The shop's key
+    # (kept) takes the messages along; a deleted contact's messages keep its old id.
+    campaign_id: Mapped[int | None] = mapped_column(BigId)
+    contact_id: Mapped[int | None] = mapped_column(BigId)
     kind: Mapped[str] = mapped_column(String(16), default="campaign")  # campaign|test|automation
     phone: Mapped[str] = mapped_column(String(16))
     first_name: Mapped[str | None] = mapped_column(String(100))  # snapshot for rendering
