@@ -124,7 +124,7 @@ def _transition(campaign: Campaign, allowed, target: CampaignStatus, **values) -
 
 
 def start_soon(campaign: Campaign) -> None:
-    """ "Send now" from a request: due at once; caller commits and enqueues the start.
+    """Send now, from a request: due at once; caller commits and enqueues the start.
 
     The snapshot and reservation (`start`, run by tasks.campaigns.start_scheduled) take
     seconds at a million recipients: too long for a request inside the admin.
