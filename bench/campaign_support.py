@@ -24,6 +24,8 @@ from pathlib import Path
 import psycopg
 import requests
 
+from tests.servers import wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 START_MARK = "<!-- campaign-bench:start -->"
 END_MARK = "<!-- campaign-bench:end -->"
@@ -277,16 +279,6 @@ class Children:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=timeout)
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def start_simulator(children: Children, port: int, env: dict) -> str:

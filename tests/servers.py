@@ -76,6 +76,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1):
+    """Poll until `predicate()` is truthy and return its value; TimeoutError after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
 def _port_is_open(port: int) -> bool:
     """True when something accepts TCP connections on HOST:port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

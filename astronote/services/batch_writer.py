@@ -17,6 +17,7 @@ the parser than the server spends working.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import sys
 import threading
@@ -81,12 +82,14 @@ class ThreadedWriter:
                 while (item := self._queue.get()) is not None:
                     commit(state, *item)
             except BaseException as exc:  # handed to the submitting thread
-                db.session.rollback()
                 self._error = exc
+                with contextlib.suppress(Exception):  # the connection may be what failed
+                    db.session.rollback()
                 while self._queue.get() is not None:
                     pass  # keep draining so submit() never blocks on a dead writer
             finally:
-                db.session.remove()
+                with contextlib.suppress(Exception):
+                    db.session.remove()
 
     def _raise(self) -> None:
         if self._error is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, literal, select, update
@@ -23,12 +23,18 @@ from astronote.models import (
 )
 from astronote.services import audience as audiences
 from astronote.services import credits
-from astronote.services.rendering import MAX_BODY, segments_for, unknown_variables
+from astronote.services.rendering import (
+    body_problem,
+    discount_problem,
+    normalise_body,
+    segments_for,
+)
 
 campaigns = Campaign.__table__
 messages = Message.__table__
 EDITABLE = (CampaignStatus.DRAFT, CampaignStatus.SCHEDULED)
 NOBODY = "No subscribed contacts match this audience."
+MAX_SCHEDULE_AHEAD = timedelta(days=365)
 
 
 class InvalidTransition(AstronoteError):
@@ -50,18 +56,12 @@ def parse_form(shop: Shop, form) -> Draft:
     name = " ".join((form.get("name") or "").split())
     if not 1 <= len(name) <= 200:
         errors["name"] = "Give the campaign a name (up to 200 characters)."
-    body = (form.get("body") or "").replace("\r\n", "\n").strip()
-    if not body:
-        errors["body"] = "Write the message."
-    elif len(body) > MAX_BODY:
-        errors["body"] = f"Messages are limited to {MAX_BODY} characters."
-    elif unknown := unknown_variables(body):
-        errors["body"] = "Unknown placeholder: " + ", ".join("{{" + u + "}}" for u in unknown)
+    body = normalise_body(form.get("body"))
+    if problem := body_problem(body):
+        errors["body"] = problem
     discount = (form.get("discount_code") or "").strip() or None
-    if discount and (
-        len(discount) > 64 or not discount.replace("-", "").replace("_", "").isalnum()
-    ):
-        errors["discount_code"] = "Use letters, digits, - or _ (up to 64)."
+    if problem := discount_problem(discount):
+        errors["discount_code"] = problem
     when = _schedule(shop, form.get("scheduled_at"), errors)
     try:
         audience = audiences.parse(form)
@@ -79,29 +79,42 @@ def _schedule(shop: Shop, raw: str | None, errors: dict) -> datetime | None:
         return None
     try:
         local = datetime.fromisoformat(raw).replace(tzinfo=ZoneInfo(shop.timezone))
-    except ValueError:
+        when = local.astimezone(UTC)  # overflows for a date at the end of the calendar
+    except (ValueError, OverflowError):
         errors["scheduled_at"] = "Pick a date and time."
         return None
-    if local <= now_utc():
+    if when <= now_utc():
         errors["scheduled_at"] = "Pick a time in the future."
-    return local
+    elif when > now_utc() + MAX_SCHEDULE_AHEAD:
+        errors["scheduled_at"] = "Pick a time within the next year."
+    return when
 
 
-def get(shop: Shop, campaign_id: int) -> Campaign:
+def get(shop: Shop, campaign_id: int, for_update: bool = False) -> Campaign:
+    """The shop's campaign; `for_update` locks it (PostgreSQL) until the transaction ends,
+    so an edit waits for a start that is under way and then sees it is no longer editable."""
+    query = select(Campaign).filter_by(id=campaign_id, shop_id=shop.id)
     campaign = db.session.execute(
-        select(Campaign).filter_by(id=campaign_id, shop_id=shop.id)
+        query.with_for_update() if for_update else query
     ).scalar_one_or_none()
     if campaign is None:
         raise NotFound("That campaign does not exist.")
     return campaign
 
 
+def ensure_editable(campaign: Campaign) -> None:
+    if campaign.status not in EDITABLE:
+        raise InvalidTransition("Only draft or scheduled campaigns can be edited.")
+    if is_starting(campaign):
+        raise InvalidTransition("This campaign is starting; it can no longer be edited.")
+
+
 def save(shop: Shop, draft: Draft, campaign: Campaign | None = None) -> Campaign:
     if campaign is None:
         campaign = Campaign(shop_id=shop.id)
         db.session.add(campaign)
-    elif campaign.status not in EDITABLE:
-        raise InvalidTransition("Only draft or scheduled campaigns can be edited.")
+    else:
+        ensure_editable(campaign)
     campaign.name, campaign.body = draft.name, draft.body
     campaign.audience = draft.audience.to_json()
     campaign.discount_code = draft.discount_code

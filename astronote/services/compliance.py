@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import dataclass
 
 from sqlalchemy import delete, or_, select
 
@@ -52,19 +53,29 @@ def redact_shop(shop_domain: str, webhook_id: str | None) -> None:
     _record(shop_domain, "shop/redact", webhook_id, erased)
 
 
-def _payload_phone(shop: Shop, customer: dict) -> list[str]:
-    with contextlib.suppress(InvalidPhone):
-        return [normalize_phone(customer.get("phone"), shop.default_region)]
-    return []
+@dataclass(frozen=True)
+class _Customer:
+    """What identifies a customer in this shop: Shopify id, phone (E.164), email."""
+
+    shopify_id: int | None
+    phones: tuple[str, ...]
+    email: str | None
+
+    @classmethod
+    def of(cls, shop: Shop, customer: dict) -> _Customer:
+        raw_id, phones = str(customer.get("id") or ""), ()
+        with contextlib.suppress(InvalidPhone):
+            phones = (normalize_phone(customer.get("phone"), shop.default_region),)
+        email = str(customer.get("email") or "").strip().lower() or None
+        return cls(int(raw_id) if raw_id.isdigit() else None, phones, email)
 
 
-def _customer_contacts(shop: Shop, customer: dict) -> list[Contact]:
-    clauses = []
-    if customer.get("id"):
-        clauses.append(Contact.shopify_customer_id == int(customer["id"]))
-    clauses += [Contact.phone == phone for phone in _payload_phone(shop, customer)]
-    if customer.get("email"):
-        clauses.append(Contact.email == str(customer["email"]).strip().lower())
+def _customer_contacts(shop: Shop, who: _Customer) -> list[Contact]:
+    clauses = [Contact.phone == phone for phone in who.phones]
+    if who.shopify_id is not None:
+        clauses.append(Contact.shopify_customer_id == who.shopify_id)
+    if who.email:
+        clauses.append(Contact.email == who.email)
     if not clauses:
         return []
     query = select(Contact).where(Contact.shop_id == shop.id, or_(*clauses))
@@ -73,21 +84,19 @@ def _customer_contacts(shop: Shop, customer: dict) -> list[Contact]:
 
 def redact_customer(shop: Shop, payload: dict, webhook_id: str | None) -> None:
     """customers/redact: delete the customer's contacts and history; totals shrink accordingly."""
-    customer = payload.get("customer") or {}
-    contacts = _customer_contacts(shop, customer)
-    phones = {c.phone for c in contacts} | set(_payload_phone(shop, customer))
-    emails = {c.email for c in contacts if c.email}
-    emails |= {str(customer["email"]).strip().lower()} if customer.get("email") else set()
-    ids = [c.id for c in contacts]
-    erased = customer_erasure.erase(shop.id, ids, sorted(phones), sorted(emails))
+    who = _Customer.of(shop, payload.get("customer") or {})
+    contacts = _customer_contacts(shop, who)
+    phones = sorted({c.phone for c in contacts} | set(who.phones))
+    emails = sorted({c.email for c in contacts if c.email} | ({who.email} - {None}))
+    erased = customer_erasure.erase(shop, [c.id for c in contacts], phones, emails)
     for contact in contacts:
         contact_counts.adjust(shop.id, {contact.consent_state: -1})
         db.session.delete(contact)
     orders = payload.get("orders_to_redact") or []
-    if customer.get("id"):
+    if who.shopify_id is not None:
         db.session.execute(
             Order.__table__.update()
-            .where(Order.shop_id == shop.id, Order.shopify_customer_id == int(customer["id"]))
+            .where(Order.shop_id == shop.id, Order.shopify_customer_id == who.shopify_id)
             .values(shopify_customer_id=None, landing_site=None)
         )
     _record(
@@ -98,7 +107,7 @@ def redact_customer(shop: Shop, payload: dict, webhook_id: str | None) -> None:
         f"erased {erased['messages']} message(s) ({erased['unsent']} not yet sent, now never), "
         f"{erased['replies']} reply(ies), {erased['forms']} form submission(s); "
         f"unlinked orders ({len(orders)} listed)",
-        customer.get("id"),
+        who.shopify_id,
     )
 
 
@@ -132,17 +141,17 @@ def _contact_document(contact: Contact) -> dict:
 
 def export_customer(shop: Shop, payload: dict, webhook_id: str | None) -> CustomerDataExport:
     """customers/data_request: everything we store about the customer, as JSON."""
-    customer = payload.get("customer") or {}
-    contacts = _customer_contacts(shop, customer)
+    who = _Customer.of(shop, payload.get("customer") or {})
+    contacts = _customer_contacts(shop, who)
     document = {
         "shop": shop.shop_domain,
-        "shopify_customer_id": customer.get("id"),
+        "shopify_customer_id": who.shopify_id,
         "data_request_id": (payload.get("data_request") or {}).get("id"),
         "contacts": [_contact_document(c) for c in contacts],
     }
     export = CustomerDataExport(
         shop_id=shop.id,
-        shopify_customer_id=customer.get("id"),
+        shopify_customer_id=who.shopify_id,
         data_request_id=str(document["data_request_id"] or "")[:64] or None,
         contacts_found=len(contacts),
         document=json.dumps(document, indent=2, default=str),
@@ -153,6 +162,6 @@ def export_customer(shop: Shop, payload: dict, webhook_id: str | None) -> Custom
         "customers/data_request",
         webhook_id,
         f"prepared export with {len(contacts)} contact(s) for the merchant",
-        customer.get("id"),
+        who.shopify_id,
     )
     return export

@@ -24,7 +24,7 @@ MAX_FREQUENCY_CAP = 168  # one week
 OPT_OUT_MODES = {"reply": "Reply STOP to opt out", "link": "A personal unsubscribe link"}
 HELP_MAX_CHARS = 160
 HELP_COLUMN = 300  # Shop.help_text
-HELP_PLACEHOLDER = "{shop}"
+HELP_PLACEHOLDER = keywords.HELP_PLACEHOLDER
 KEYWORD_MAX_LENGTH = 16  # InboundMessage.keyword
 MAX_EXTRA_KEYWORDS = 20
 MAX_SENDER_NUMBERS = 20
@@ -128,17 +128,13 @@ def _opt_out_mode(form, errors: dict[str, str]) -> str | None:
     return mode
 
 
-def render_help(shop: Shop, text: str) -> str:
-    return text.replace(HELP_PLACEHOLDER, shop.display_name)
-
-
 def _help_text(shop: Shop, form, errors: dict[str, str]) -> str | None:
     """Empty means the default text. Else: names the shop, says how to opt out, one SMS."""
     text = re.sub(r"\s+", " ", _text(form, "help_text"))
     if not text:
         return None
     unknown = [p for p in PLACEHOLDER.findall(text) if p != HELP_PLACEHOLDER]
-    rendered = render_help(shop, text)
+    rendered = keywords.render_help(shop, text)
     if unknown:
         problem = f"Only {HELP_PLACEHOLDER} can be filled in; remove {', '.join(unknown)}."
     elif len(text) > HELP_COLUMN or len(rendered) > HELP_MAX_CHARS:

@@ -32,9 +32,12 @@ def _line(values) -> str:
     return buffer.getvalue()
 
 
-def _safe(value) -> str:
-    """Neutralise spreadsheet formulas (CSV injection) in merchant-visible exports."""
+def csv_safe(value) -> str:
+    """Neutralise spreadsheet formulas (CSV injection) in merchant-visible exports;
+    an E.164 phone keeps its leading +."""
     text = "" if value is None else str(value)
+    if text.startswith("+") and text[1:].isdigit():
+        return text
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
@@ -56,15 +59,15 @@ def export_rows(shop: Shop, filters: ContactFilters) -> Iterator[str]:
             yield _line(
                 [
                     c.phone,
-                    _safe(c.first_name),
-                    _safe(c.last_name),
-                    _safe(c.email),
+                    csv_safe(c.first_name),
+                    csv_safe(c.last_name),
+                    csv_safe(c.email),
                     c.gender or "",
                     c.birth_date or "",
                     c.consent_state,
                     c.consent_source or "",
                     c.consent_updated_at.isoformat() if c.consent_updated_at else "",
-                    _safe(",".join(tags.get(c.id, []))),
+                    csv_safe(",".join(tags.get(c.id, []))),
                     c.created_at.isoformat(),
                 ]
             )

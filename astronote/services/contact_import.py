@@ -28,7 +28,7 @@ from astronote.services.batch_writer import InlineWriter, ThreadedWriter
 from astronote.services.contact_rows import RowError, parse_row
 from astronote.services.contact_upsert import import_evidence, write_batch
 from astronote.services.csv_stream import ENCODINGS, CsvFileError, map_header, open_rows
-from astronote.services.sql import vacuum_analyze
+from astronote.services.sql import on_postgres, vacuum_analyze
 
 CHUNK_BYTES = 1 << 20
 BATCH_ROWS = 20_000
@@ -133,7 +133,7 @@ def _writer(job: ContactImport, shop: Shop, present: set[str]):
     """(writer, prepare). On PostgreSQL batches commit on a second thread while the
     next ones are parsed, and the parsing thread also encodes their COPY rows."""
     commit = functools.partial(_commit_batch, shop_id=shop.id, present=present)
-    if db.session.get_bind().dialect.name != "postgresql":
+    if not on_postgres():
         return InlineWriter(commit, job), lambda batch: batch
     job_id, shop_id, evidence = job.id, shop.id, import_evidence(job.id)
     writer = ThreadedWriter(commit, lambda: db.session.get(ContactImport, job_id))

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, func, select, update
 from astronote.extensions import db
 from astronote.models import ConsentEvent, ConsentSource, ConsentState, Contact, ContactTag, now_utc
 from astronote.services.contact_rows import ContactRecord, RowError
-from astronote.services.sql import insert
+from astronote.services.sql import insert, on_postgres
 
 PROFILE_FIELDS = ("first_name", "last_name", "email", "gender", "birth_date")
 DUPLICATE = "Duplicate phone: this number appears earlier in the file."
@@ -29,10 +29,6 @@ class BatchOutcome:
     created: int = 0
     updated: int = 0
     errors: list[RowError] = field(default_factory=list)
-
-
-def _postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
 
 
 def existing(shop_id: int, phones: list[str]) -> dict[str, tuple]:
@@ -189,7 +185,7 @@ def write_batch(
     """Upsert one batch (unique phones); rows already written by this import are duplicates."""
     outcome = BatchOutcome()
     evidence = evidence or import_evidence(import_id)
-    if _postgres():
+    if on_postgres():
         from astronote.services.contact_upsert_pg import write_staged
 
         write_staged(shop_id, import_id, present, batch, evidence, outcome)

@@ -158,6 +158,8 @@ def _rows(reader, codec: str) -> Iterator[tuple[int, list[str]]]:
                 raise CsvFileError(
                     f"Line {reader.line_num}: a field is longer than {MAX_FIELD} characters."
                 )
+            if "\x00" in "".join(row):  # csv accepts NUL; PostgreSQL text never does
+                raise CsvFileError(f"Line {reader.line_num}: contains a NUL byte (binary data).")
             yield reader.line_num, row
     except (UnicodeDecodeError, csv.Error) as exc:  # raised by the reader, never by a consumer
         raise _read_error(exc, reader, codec) from exc

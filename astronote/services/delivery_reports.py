@@ -50,10 +50,12 @@ def _decide(current: str, current_at: datetime | None, report: DeliveryReport, a
     return target
 
 
-def apply(reports: list[DeliveryReport]) -> dict[str, int]:
-    """Apply a batch of reports; returns counts by outcome. Caller commits."""
+def apply(reports: list[DeliveryReport], found: dict | None = None) -> dict[str, int]:
+    """Apply a batch of reports; returns counts by outcome. Caller commits.
+
+    `found`: the reports' targets, when the caller has just looked them up (_targets)."""
     reports = [r for r in reports if r.message_id]
-    found = _targets(reports)
+    found = _targets(reports) if found is None else found
     updates: dict[int, dict] = {}
     counts = {"applied": 0, "ignored": 0, "unmatched": 0}
     for report in sorted(reports, key=lambda r: r.occurred_at or now_utc()):
@@ -146,16 +148,17 @@ def rematch(limit: int = 1000, provider_ids: list[str] | None = None) -> int:
         return key in known and known[key][1] != MessageStatus.SUBMITTING
 
     done = [row_id for row_id, reports in parsed.items() if reports and all(map(ready, reports))]
-    apply([r for row_id in done for r in parsed[row_id]])
+    apply([r for row_id in done for r in parsed[row_id]], found=known)
     if done:
         db.session.execute(
-            delete(UnmatchedDeliveryReport).where(UnmatchedDeliveryReport.id.in_(done))
+            delete(UnmatchedDeliveryReport).where(in_list(UnmatchedDeliveryReport.id, done))
         )
-    waiting = [row.id for row in rows if row.id not in set(done)]
+    finished = set(done)
+    waiting = [row.id for row in rows if row.id not in finished]
     if waiting:
         db.session.execute(
             update(UnmatchedDeliveryReport.__table__)
-            .where(UnmatchedDeliveryReport.id.in_(waiting))
+            .where(in_list(UnmatchedDeliveryReport.id, waiting))
             .values(attempts=UnmatchedDeliveryReport.attempts + 1)
         )
     return len(done)

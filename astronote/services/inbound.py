@@ -6,6 +6,7 @@ messaged that phone, else nobody (stored as unrouted for operators).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import timedelta
 
@@ -30,14 +31,14 @@ CONFIRM_EVERY = timedelta(hours=24)
 
 
 def _e164(raw: str | None) -> str | None:
-    """Provider numbers usually come as international digits, with or without "+"."""
+    """Provider numbers usually come as international digits, with or without "+";
+    bare digits that are no valid international number are read as a US number."""
     text = (raw or "").strip()
-    if text.isdigit() and not text.startswith("0"):
-        text = "+" + text
-    try:
-        return normalize_phone(text, "US") if text else None
-    except InvalidPhone:
-        return None
+    tries = ["+" + text, text] if text.isdigit() and not text.startswith("0") else [text]
+    for candidate in filter(None, tries):
+        with contextlib.suppress(InvalidPhone):
+            return normalize_phone(candidate, "US")
+    return None
 
 
 def route(sms: InboundSms) -> tuple[int | None, str]:

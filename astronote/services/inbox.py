@@ -33,7 +33,7 @@ from astronote.models import (
 )
 from astronote.services import single_send
 from astronote.services.credits import InsufficientCredits
-from astronote.services.rendering import MAX_BODY
+from astronote.services.rendering import body_problem, normalise_body
 
 REPLY_KIND = "reply"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -162,6 +162,20 @@ def _outbound_at():
     return func.coalesce(messages.c.sent_at, messages.c.created_at)
 
 
+def _outbound_to(shop: Shop, contact_match):
+    """A conversation's outbound side, in a shape the indexes serve: the merchant's one-off
+    messages (campaign_id NULL: the unique (campaign_id, contact_id) index) and campaign
+    messages that went out (the partial (shop_id, contact_id, sent_at) index). Without
+    the split nothing leads with contact_id and every poll would scan all messages; a
+    campaign row that never went out is the campaign report's business."""
+    messages = Message.__table__
+    return and_(
+        messages.c.shop_id == shop.id,
+        contact_match,
+        or_(messages.c.campaign_id.is_(None), messages.c.sent_at.is_not(None)),
+    )
+
+
 def _latest_outbound(shop: Shop, contact_ids: list[int]) -> dict[int, tuple[datetime, str]]:
     messages = Message.__table__
     at = _outbound_at()
@@ -172,7 +186,7 @@ def _latest_outbound(shop: Shop, contact_ids: list[int]) -> dict[int, tuple[date
     )
     ranked = (
         select(messages.c.contact_id, at.label("at"), messages.c.body, rank)
-        .where(messages.c.shop_id == shop.id, messages.c.contact_id.in_(contact_ids))
+        .where(_outbound_to(shop, messages.c.contact_id.in_(contact_ids)))
         .subquery()
     )
     rows = db.session.execute(
@@ -300,8 +314,7 @@ def thread(shop: Shop, contact: Contact, before: str | None = None, limit: int =
             messages.c.error,
         )
         .where(
-            messages.c.shop_id == shop.id,
-            messages.c.contact_id == contact.id,
+            _outbound_to(shop, messages.c.contact_id == contact.id),
             _before(at, messages.c.id, OUTBOUND, cursor),
         )
         .order_by(at.desc(), messages.c.id.desc())
@@ -348,17 +361,13 @@ def refusal(contact: Contact) -> str:
 def reply(shop: Shop, contact: Contact, text: str | None) -> Message:
     """Queue the merchant's reply (sent with the shop's opt-out line). Caller commits,
     then enqueues `tasks.campaigns.send_single(message.id)`."""
-    body = (text or "").replace("\r\n", "\n").strip()
-    if not body:
-        raise ValidationFailed({"text": "Write a reply first."})
-    if len(body) > MAX_BODY:
-        raise ValidationFailed({"text": f"A reply can be at most {MAX_BODY:,} characters."})
+    body = normalise_body(text)
+    if problem := body_problem(body, empty="Write a reply first."):
+        raise ValidationFailed({"text": problem})
     if not can_reply(contact):
         raise ValidationFailed({"text": refusal(contact)})
     try:
         return single_send.queue_single(shop, contact, body, REPLY_KIND)
-    except ValidationFailed as exc:  # consent changed under us
-        raise ValidationFailed({"text": "; ".join(exc.field_errors.values())}) from None
     except InsufficientCredits as exc:
         raise ValidationFailed(
             {

@@ -44,8 +44,15 @@ def classify(shop: Shop, text: str) -> tuple[str, str] | None:
     return None
 
 
+HELP_PLACEHOLDER = "{shop}"
+
+
+def render_help(shop: Shop, text: str) -> str:
+    return text.replace(HELP_PLACEHOLDER, shop.display_name)
+
+
 def help_text(shop: Shop) -> str:
-    return (shop.help_text or DEFAULT_HELP).replace("{shop}", shop.display_name)
+    return render_help(shop, shop.help_text or DEFAULT_HELP)
 
 
 def confirmation(shop: Shop, action: str) -> str:

@@ -37,6 +37,30 @@ def unknown_variables(body: str) -> list[str]:
     return sorted({m.group(1) for m in VARIABLE.finditer(body) if _canonical(m.group(1)) is None})
 
 
+def body_problem(body: str, empty: str = "Write the message.") -> str | None:
+    """What is wrong with a message as the merchant wrote it (normalised), or None.
+
+    Every way of sending one (campaign, test, reply) checks it here: an unknown
+    placeholder is refused at compose time, never sent raw."""
+    if not body:
+        return empty
+    if len(body) > MAX_BODY:
+        return f"A message can be at most {MAX_BODY:,} characters."
+    if unknown := unknown_variables(body):
+        return "Unknown placeholder: " + ", ".join("{{" + u + "}}" for u in unknown)
+    return None
+
+
+def normalise_body(raw: str | None) -> str:
+    return (raw or "").replace("\r\n", "\n").strip()
+
+
+def discount_problem(code: str | None) -> str | None:
+    if code and (len(code) > 64 or not code.replace("-", "").replace("_", "").isalnum()):
+        return "Use letters, digits, - or _ (up to 64)."
+    return None
+
+
 def opt_out_text(shop: Shop, contact_id: int | None = None) -> str:
     """The line every marketing SMS ends with: reply STOP, or a personal short link.
 

@@ -77,7 +77,13 @@ def send_single(message_id: int) -> ChunkResult:
     rules = rules_for(shop, message.kind)
     result = send_chunk(shop, None, taken, message.body, None, prerendered=True, rules=rules)
     db.session.refresh(message)
-    if rules.billable and message.status in (MessageStatus.FAILED, MessageStatus.SKIPPED):
-        credits.release(shop.id, message.segments, f"single:{message.id}:release")
+    if message.status in (MessageStatus.FAILED, MessageStatus.SKIPPED):
+        release(shop, message.id, message.segments, message.kind)
         db.session.commit()
     return result
+
+
+def release(shop: Shop, message_id: int, segments: int, kind: str) -> None:
+    """Give back a one-off message's reservation: it will never be sent. Caller commits."""
+    if rules_for(shop, kind).billable:
+        credits.release(shop.id, segments, f"single:{message_id}:release")

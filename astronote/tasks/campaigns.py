@@ -44,8 +44,8 @@ def fan_out(campaign_id: int) -> int:
 @app_task(retries=3, retry_delay=10)
 def start_scheduled(campaign_id: int) -> None:
     campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None or campaign.status != CampaignStatus.SCHEDULED:
-        return  # someone else started, edited or cancelled it
+    if campaign is None or not campaigns.is_starting(campaign):
+        return  # someone else started or cancelled it, or it was moved to a later time
     shop = db.session.get(Shop, campaign.shop_id)
     try:
         campaigns.start(shop, campaign)

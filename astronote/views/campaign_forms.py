@@ -16,6 +16,7 @@ from astronote.extensions import db
 from astronote.models import Campaign, CampaignStatus, Contact, Gender, Message, Shop
 from astronote.services import audience as audiences
 from astronote.services import campaign_stats, campaigns, credits, rendering, single_send
+from astronote.services.contact_export import csv_safe
 from astronote.services.phones import InvalidPhone, normalize_phone
 from astronote.services.segments import count_segments
 
@@ -49,14 +50,6 @@ def failed_csv_lines(campaign: Campaign) -> Iterator[str]:
         buffer.seek(0)
         buffer.truncate()
     yield buffer.getvalue()
-
-
-def csv_safe(value) -> str:
-    """Neutralise spreadsheet formulas (CSV injection); phones keep their leading +."""
-    text = "" if value is None else str(value)
-    if text.startswith("+") and text[1:].isdigit():
-        return text
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def local_time(shop: Shop, moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
@@ -104,15 +97,6 @@ def parse_compose(shop: Shop, form, intent: str) -> campaigns.Draft:
     return draft
 
 
-def _clean_body(form) -> tuple[str, str | None]:
-    body = (form.get("body") or "").replace("\r\n", "\n").strip()
-    if len(body) > rendering.MAX_BODY:
-        return body, f"Messages are limited to {rendering.MAX_BODY} characters."
-    if unknown := rendering.unknown_variables(body):
-        return body, "Unknown placeholder: " + ", ".join("{{" + u + "}}" for u in unknown)
-    return body, None
-
-
 def audience_count(shop: Shop, form) -> dict:
     try:
         audience = audiences.parse(form)
@@ -123,7 +107,8 @@ def audience_count(shop: Shop, form) -> dict:
 
 def preview(shop: Shop, form) -> dict:
     """Exact cost and a real recipient's message for the compose form as it stands."""
-    body, body_error = _clean_body(form)
+    body = rendering.normalise_body(form.get("body"))
+    body_error = rendering.body_problem(body) if body else None  # empty: nothing to say yet
     result = {"body": body, "body_error": body_error, "errors": {}, "sample": None}
     result["balance"] = credits.balance(shop.id)
     try:
@@ -164,11 +149,11 @@ def confirmation(shop: Shop, campaign: Campaign) -> dict:
 
 def queue_test(shop: Shop, body: str, discount: str | None, raw_phone: str | None) -> Message:
     """Reserve and queue one test message to a subscribed contact; caller commits, enqueues."""
-    body = (body or "").replace("\r\n", "\n").strip()
-    if not body:
-        raise ValidationFailed({"body": "Write the message first."})
-    if unknown := rendering.unknown_variables(body):
-        raise ValidationFailed({"body": "Unknown placeholder: " + ", ".join(unknown)})
+    body, discount = rendering.normalise_body(body), (discount or "").strip() or None
+    if problem := rendering.body_problem(body, empty="Write the message first."):
+        raise ValidationFailed({"body": problem})
+    if problem := rendering.discount_problem(discount):
+        raise ValidationFailed({"discount_code": problem})
     try:
         phone = normalize_phone(raw_phone, shop.default_region)
     except InvalidPhone as exc:

@@ -85,14 +85,13 @@ def create():
 @bp.get("/<int:campaign_id>/edit")
 def edit(campaign_id: int):
     campaign = campaigns.get(g.shop, campaign_id)
-    if campaign.status not in campaigns.EDITABLE:
-        raise campaigns.InvalidTransition("Only draft or scheduled campaigns can be edited.")
+    campaigns.ensure_editable(campaign)
     return _compose_page(campaign, forms.form_of(g.shop, campaign))
 
 
 @bp.post("/<int:campaign_id>")
 def update(campaign_id: int):
-    return _save(campaigns.get(g.shop, campaign_id))
+    return _save(campaigns.get(g.shop, campaign_id, for_update=True))
 
 
 @bp.get("/audience-count")

@@ -72,8 +72,8 @@
   }
 
   function changed(area) {
-    area.dispatchEvent(new Event("input", { bubbles: true })); // counter, preview, cost
-    area.dispatchEvent(new Event("change", { bubbles: true }));
+    // One event: the counter, the preview and the cost all listen for input.
+    area.dispatchEvent(new Event("input", { bubbles: true }));
   }
 
   function insertAtCursor(area, text) {

@@ -128,3 +128,13 @@ def test_numbers_without_plus_still_route_and_match(client, sim, routed, subscri
     response = _inbound(client, "STOP", phone.lstrip("+"), to="14155550000")
     assert response.json["routed_by"] == "number"
     assert _contact(db, phone).consent_state == "unsubscribed"
+
+
+@pytest.mark.parametrize("written", ["digits", "national"])
+def test_stop_from_a_number_written_without_plus(client, sim, routed, subscribers, db, written):
+    """Providers send international digits without "+"; some send US numbers nationally."""
+    phone = subscribers(1)[0]  # +1415...
+    sender = phone[1:] if written == "digits" else phone[2:]
+    response = _inbound(client, "STOP", sender)
+    assert response.status_code == 200 and response.json["routed_by"] == "number"
+    assert _contact(db, phone).consent_state == "unsubscribed"

@@ -56,6 +56,12 @@ def test_binary_file_is_refused(upload, state, shop):
     _assert_failed_cleanly(state, shop, "not a CSV text file")
 
 
+def test_a_nul_byte_past_the_first_block_fails_the_file_and_writes_nothing(upload, state, shop):
+    rows = b"".join(b"+1415555%04d,Name\n" % n for n in range(100, 600))  # > 4 KiB
+    upload(b"phone,first_name\n" + rows + b"+14155559999,Ze\x00ro\n")
+    _assert_failed_cleanly(state, shop, "NUL byte")
+
+
 def test_unterminated_quote_is_malformed(upload, state, shop):
     upload(b'phone,first_name\n+14155550123,"Ada\n+14155550124,Bob\n')
     _assert_failed_cleanly(state, shop, "malformed")

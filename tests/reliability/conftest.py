@@ -42,26 +42,26 @@ SIM_FINAL = {"Delivered": "delivered", "Failed": "failed", "Expired": "failed"}
 # -- servers -------------------------------------------------------------------------
 
 
+def _installed_server(request, kind: str, find_binary, fixture: str):
+    """The session's server, if its binary is here. Missing: a failure when CI requires
+    it (ASTRONOTE_TEST_<KIND>=required), else a skip for a developer without it."""
+    try:
+        find_binary()
+    except RuntimeError as exc:
+        if required(kind):
+            raise
+        pytest.skip(f"{kind} not installed: {exc}")
+    return request.getfixturevalue(fixture)
+
+
 @pytest.fixture(scope="session")
 def rel_postgres(request):
-    try:
-        servers.postgres_bindir()
-    except RuntimeError as exc:
-        if required("postgres"):
-            raise
-        pytest.skip(f"PostgreSQL not installed: {exc}")
-    return request.getfixturevalue("postgres_server")
+    return _installed_server(request, "postgres", servers.postgres_bindir, "postgres_server")
 
 
 @pytest.fixture(scope="session")
 def rel_redis(request):
-    try:
-        servers.redis_binary()
-    except RuntimeError as exc:
-        if required("redis"):
-            raise
-        pytest.skip(f"redis-server not installed: {exc}")
-    return request.getfixturevalue("redis_server")
+    return _installed_server(request, "redis", servers.redis_binary, "redis_server")
 
 
 def pg_url(server, name: str) -> str:
@@ -267,15 +267,10 @@ class Harness:
         )
 
     def wait_for(self, predicate, timeout: float, what: str, interval: float = 0.1):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(interval)
-        raise AssertionError(
-            f"timed out after {timeout}s waiting for {what}\n" + self.cluster.logs()
-        )
+        try:
+            return servers.wait_for(predicate, timeout, what, interval)
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}\n{self.cluster.logs()}") from None
 
     # -- driving ---------------------------------------------------------------------
     def drive(self, campaign_id: int, timeout: float, stall: float = 3.0) -> list[dict]:

@@ -523,6 +523,25 @@ def test_test_send_reaches_a_subscribed_contact_only(client, db, funded, sim):
     assert last.body.startswith("Saved body for Tess")
 
 
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"body": "x" * 1601}, "body", "at most 1,600 characters"),
+        ({"body": "Hi {{nickname}}"}, "body", "Unknown placeholder: {{nickname}}"),
+        ({"discount_code": "10% OFF!"}, "discount_code", "Use letters, digits"),
+    ],
+)
+def test_a_test_send_checks_the_message_as_a_campaign_would(
+    client, db, funded, sim, fields, field, message
+):
+    add(db, funded, "+12015550131", "Tess")
+    data = {**form(**fields), "test_phone": "+12015550131"}
+    refused = client.post("/campaigns/test-send", data=data, headers=hx(funded))
+    assert refused.status_code == 422 and message in html.unescape(text(refused))
+    assert count_of(db, Message) == 0 and sim.sends_per_phone() == Counter()
+    assert credits.balance(funded.id).reserved == 0
+
+
 # --------------------------------------------------------------------------- transitions
 
 

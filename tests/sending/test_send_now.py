@@ -7,15 +7,17 @@ the state between the request and the worker.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
-from astronote.models import CreditLedgerEntry, Message
+from astronote.models import Campaign, CreditLedgerEntry, Message
 from astronote.services import credits
 from astronote.tasks.campaigns import start_scheduled
 from astronote.views import campaigns as campaign_views
-from tests.sending.test_campaign_views import create, hx, location, text
+from tests.sending.test_campaign_views import create, form, hx, location, text
 
 
 @pytest.fixture
@@ -93,3 +95,37 @@ def test_a_cancel_before_the_worker_starts_wins(client, db, funded, subscribers,
     task(*args)
     assert read.campaign(campaign_id).status == "cancelled"
     assert _count(db, Message, campaign_id=campaign_id) == 0 and sim.sends_per_phone() == Counter()
+
+
+def test_a_starting_campaign_cannot_be_edited_or_moved_and_a_moved_one_waits(
+    client, db, funded, subscribers, sim, read, held
+):
+    subscribers(3)
+    campaign_id = create(client, funded)
+    client.post(f"/campaigns/{campaign_id}/send", data={"confirm": "yes"}, headers=hx(funded))
+    later = (datetime.now(ZoneInfo(funded.timezone)) + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
+    edit = client.post(
+        f"/campaigns/{campaign_id}",
+        data=form(scheduled_at=later, intent="schedule"),
+        headers=hx(funded),
+    )
+    assert edit.status_code == 409 and "starting" in text(edit)
+    assert client.get(f"/campaigns/{campaign_id}/edit", headers=hx(funded)).status_code == 409
+    # Moved to next week by any other path before the worker ran: the start waits for it.
+    campaign = db.session.get(Campaign, campaign_id)
+    campaign.scheduled_at = datetime.now(UTC) + timedelta(days=7)
+    db.session.commit()
+    task, args = held.pop()
+    task(*args)
+    assert read.campaign(campaign_id).status == "scheduled"
+    assert _count(db, Message, campaign_id=campaign_id) == 0 and sim.sends_per_phone() == Counter()
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59", "2100-01-01T10:00"])
+def test_a_schedule_beyond_a_year_is_a_field_error(client, db, funded, when):
+    response = client.post(
+        "/campaigns", data=form(scheduled_at=when, intent="schedule"), headers=hx(funded)
+    )
+    assert response.status_code == 422
+    assert "within the next year" in text(response) or "Pick a date" in text(response)
+    assert _count(db, Campaign) == 0

@@ -25,7 +25,9 @@ def _history(db, shop, campaign, phone, first) -> None:
         db.session.add(
             Message(
                 shop_id=shop.id,
-                campaign_id=campaign.id if status == "accepted" else None,
+                # A campaign message still queued, and a reply that went out.
+                campaign_id=campaign.id if status == "queued" else None,
+                kind="campaign" if status == "queued" else "reply",
                 contact_id=contact_id,
                 phone=phone,
                 first_name=first,
@@ -77,3 +79,21 @@ def test_customer_redact_erases_their_messages_replies_and_forms(installed, deli
     assert "erased 2 message(s) (1 not yet sent, now never), 1 reply(ies)" in action
     assert "2 form submission(s)" in action
     assert db.session.execute(select(func.count()).select_from(Contact)).scalar_one() == 1
+
+
+def test_a_queued_one_off_message_gives_its_credits_back(installed, deliver, db):
+    from astronote.services import credits, single_send
+
+    subscribed = {"state": "subscribed", "consent_updated_at": "2026-11-01T00:00:00Z"}
+    deliver("customers/create", {"id": 501, "phone": ADA, "sms_marketing_consent": subscribed})
+    credits.grant(installed.id, 100, "grant", "test")
+    contact = db.session.execute(select(Contact).filter_by(phone=ADA)).scalar_one()
+    reply = single_send.queue_single(installed, contact, "Your order is on its way", "reply")
+    db.session.commit()
+    assert credits.balance(installed.id).reserved == reply.segments > 0
+
+    deliver("customers/redact", {"shop_domain": SHOP, "customer": {"id": 501, "phone": ADA}})
+    db.session.expire_all()
+    assert db.session.get(Message, reply.id).status == "skipped"
+    assert credits.balance(installed.id) == credits.Balance(100, 0)
+    assert credits.ledger_totals(installed.id) == credits.balance(installed.id)

@@ -385,6 +385,7 @@ def test_reply_to_a_contact_who_may_not_receive_messages_is_a_422_field_error(
         ("", "Write a reply first."),
         ("   ", "Write a reply first."),
         ("x" * 1601, "at most 1,600 characters"),
+        ("Your order {{order_id}} shipped", "Unknown placeholder: {{order_id}}"),
     ],
 )
 def test_reply_text_is_validated(client, auth, db, sim, funded, subscribers, text, message):
