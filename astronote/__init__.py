@@ -30,7 +30,7 @@ def create_app(overrides: Mapping | None = None) -> Flask:
     security.init_app(app)
     errors.init_app(app)
     cli.init_app(app)
-    tasks.bind_app(app)
+    tasks.configure(app)
     register_blueprints(app)
     return app
 

@@ -1,8 +1,11 @@
-"""`shop_required`: the shop comes from a verified session token, and nowhere else.
+"""`load_shop`, every admin blueprint's before-request hook: the shop comes from a
+verified session token, and nowhere else.
 
 Data requests (htmx, fetch) carry `Authorization: Bearer <id token>`; document
-loads carry `?id_token=` or are bounced to a page where App Bridge mints one.
-Development alone adds a loopback-only sign-in that stands in for App Bridge.
+loads carry `?id_token=` or are bounced to a page where App Bridge mints one. The
+first verified token of an unknown shop installs it (token exchange), the one write
+a document load may make. Development alone adds a loopback-only sign-in that stands
+in for App Bridge.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from astronote.integrations.shopify.session_tokens import (
     decode_session_token,
     is_shop_domain,
 )
-from astronote.services import shops
+from astronote.services.shopify import shops
 
 RETRY_HEADER = "X-Shopify-Retry-Invalid-Session-Request"
 

@@ -28,7 +28,8 @@ def grant_credits(shop_domain: str, amount: int, note: str) -> None:
     import uuid
 
     from astronote.extensions import db
-    from astronote.services import credits, shops
+    from astronote.services import credits
+    from astronote.services.shopify import shops
 
     shop = shops.find(shop_domain)
     if shop is None:

@@ -1,7 +1,7 @@
 """Every setting Astronote reads from the environment, parsed in one place.
 
-`load_config()` returns a plain mapping for Flask; `huey_settings()` serves the
-task queue, which must exist before any app is created.
+`load_config()` returns a plain mapping for Flask; `create_app` hands the queue's part
+to `tasks.configure`.
 """
 
 from __future__ import annotations
@@ -84,8 +84,10 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "TESTING": name == "test",
         "SECRET_KEY": env.get("SECRET_KEY") or DEV_SECRET,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         "REDIS_URL": env.get("REDIS_URL") or None,
+        "HUEY_SQLITE_PATH": env.get("HUEY_SQLITE_PATH") or str(INSTANCE_DIR / "huey.db"),
+        "HUEY_IMMEDIATE": env.get("HUEY_IMMEDIATE", "").lower() in ("1", "true", "yes"),
         "SHOPIFY_API_KEY": env.get("SHOPIFY_API_KEY", "astronote-dev-key"),
         "SHOPIFY_API_SECRET": env.get("SHOPIFY_API_SECRET") or DEV_SECRET,
         "SHOPIFY_API_SECRET_OLD": env.get("SHOPIFY_API_SECRET_OLD") or None,
@@ -111,19 +113,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
     }
 
 
-def _engine_options(database_url: str) -> dict:
+def engine_options(database_url: str) -> dict:
     if database_url.startswith("sqlite"):
         # Web and worker processes share the file: wait for locks instead of failing.
         return {"connect_args": {"timeout": 30}}
     return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}
-
-
-def huey_settings(env: Mapping[str, str] | None = None) -> dict:
-    """Settings for the single Huey instance, read before any app exists."""
-    env = os.environ if env is None else env
-    return {
-        "env": environment(env),
-        "redis_url": env.get("REDIS_URL") or None,
-        "sqlite_path": env.get("HUEY_SQLITE_PATH") or str(INSTANCE_DIR / "huey.db"),
-        "immediate": env.get("HUEY_IMMEDIATE", "").lower() in ("1", "true", "yes"),
-    }

@@ -34,6 +34,8 @@ from datetime import UTC, datetime
 from datetime import time as dtime
 from pathlib import Path
 
+from huey.storage import RedisStorage
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import campaign_support as support  # noqa: E402
@@ -127,28 +129,27 @@ class Bench:
         self.redis = servers.start_redis(self.workdir / "redis")
         self.sim_port = servers.free_port()
         self.sim_base = f"http://127.0.0.1:{self.sim_port}"
-        # The bench process enqueues into the workers' RedisHuey: this must be in
-        # place before anything imports astronote (the Huey instance is built then).
-        for key in [k for k in os.environ if k.startswith(APP_PREFIXES)]:
-            del os.environ[key]
-        os.environ.update(
-            {
-                "ASTRONOTE_ENV": "development",
-                "DATABASE_URL": self.pg.url,
-                "REDIS_URL": self.redis.url,
-                "MITTO_API_BASE": self.sim_base,
-                "SMS_BATCH_SIZE": str(args.batch_size),
-                "HUEY_SQLITE_PATH": str(self.workdir / "unused-huey.db"),
-            }
-        )
         from flask_migrate import upgrade
 
         from astronote import create_app
+        from astronote.config import engine_options
         from astronote.tasks import huey
 
-        if type(huey).__name__ != "RedisHuey" or huey.immediate:
-            raise RuntimeError(f"expected a non-immediate RedisHuey, got {huey!r}")
-        self.app = create_app({"SECRET_KEY": "bench-secret-key"})
+        # The bench process enqueues into the workers' RedisHuey.
+        self.app = create_app(
+            {
+                "ASTRONOTE_ENV": "development",
+                "SECRET_KEY": "bench-secret-key",
+                "SQLALCHEMY_DATABASE_URI": self.pg.url,
+                "SQLALCHEMY_ENGINE_OPTIONS": engine_options(self.pg.url),
+                "REDIS_URL": self.redis.url,
+                "MITTO_API_BASE": self.sim_base,
+                "SMS_BATCH_SIZE": args.batch_size,
+                "HUEY_IMMEDIATE": False,
+            }
+        )
+        if not isinstance(huey.storage, RedisStorage) or huey.immediate:
+            raise RuntimeError(f"expected a non-immediate Redis queue, got {huey.storage!r}")
         log_file = (self.workdir / "bench-app.log").open("a")
         for handler in logging.getLogger("astronote").handlers:
             handler.setStream(log_file)
@@ -237,7 +238,8 @@ class Bench:
     def _run_campaign(self, label, shop_id, recipients, batch, pids, sampler) -> dict:
         from astronote.extensions import db
         from astronote.models import Campaign, Shop
-        from astronote.services import audience, campaigns
+        from astronote.services.campaigns import audience
+        from astronote.services.campaigns import lifecycle as campaigns
         from astronote.tasks import campaigns as campaign_tasks
 
         timeout = self.args.timeout or 300 + recipients / 400
@@ -517,7 +519,7 @@ def render(results: dict, command: str) -> tuple[str, bool]:
             "the recipients)."
         )
 
-    from astronote.services.rate_limits import WINDOW
+    from astronote.services.sending.rate_limits import WINDOW
 
     thr = results["throttled"]
     rate = thr["rate"]

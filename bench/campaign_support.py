@@ -1,7 +1,6 @@
 """Helpers for bench/campaign.py: data, baseline, child processes, /proc, simulator log.
 
-Nothing here imports astronote: bench/campaign.py must set the environment
-(REDIS_URL, ASTRONOTE_ENV, ...) before the Huey instance is built on import.
+Nothing here imports astronote; bench/campaign.py configures the app it builds.
 """
 
 from __future__ import annotations

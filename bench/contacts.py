@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import shutil
 import sys
 import tempfile
@@ -28,14 +27,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("ASTRONOTE_ENV", "test")
-WORKDIR = Path(tempfile.mkdtemp(prefix="astronote-bench-"))
-os.environ.setdefault("HUEY_SQLITE_PATH", str(WORKDIR / "huey.db"))
-
-from bench import common  # noqa: E402
+from bench import common  # noqa: E402  (after the sys.path line above)
 from bench import contacts_measure as measure  # noqa: E402
 from bench.contacts_data import generate  # noqa: E402
 from bench.contacts_report import render  # noqa: E402
+
+WORKDIR = Path(tempfile.mkdtemp(prefix="astronote-bench-"))
 
 API_KEY, API_SECRET = "bench-api-key", "bench-api-secret-that-is-32-bytes-long!"
 SHOP_DOMAIN = "bench.myshopify.com"
@@ -66,6 +63,9 @@ def build_app(url: str):
     from astronote import create_app
 
     config = {
+        "ASTRONOTE_ENV": "test",
+        "HUEY_SQLITE_PATH": str(WORKDIR / "huey.db"),
+        "HUEY_IMMEDIATE": True,
         "SQLALCHEMY_DATABASE_URI": url,
         "SHOPIFY_API_KEY": API_KEY,
         "SHOPIFY_API_SECRET": API_SECRET,
@@ -91,7 +91,7 @@ def make_shop(domain: str):
         timezone="America/New_York",
     )
     if hasattr(Shop, "access_token_enc"):  # installed: requests skip the token exchange
-        from astronote.services import shop_tokens
+        from astronote.services.shopify import tokens as shop_tokens
 
         shop.access_token_enc = shop_tokens.encrypt("bench-offline-token")
     db.session.add(shop)

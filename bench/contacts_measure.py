@@ -105,7 +105,7 @@ def run_import(shop_id: int, csv_path: Path, postmaster_pid: int | None = None) 
     """Exactly what the upload view and the Huey task do: store_upload, run_import."""
     from astronote.extensions import db
     from astronote.models import ContactImport, Shop
-    from astronote.services import contact_import
+    from astronote.services.contacts import csv_import as contact_import
 
     result: dict = {}
     db.session.remove()

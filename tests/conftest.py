@@ -11,15 +11,13 @@ import os
 import tempfile
 from pathlib import Path
 
-os.environ["ASTRONOTE_ENV"] = "test"
+import pytest
+from sqlalchemy import text
+
+from tests import servers
+from tests.fakes.shopify_server import FakeShopify, sign_session_token
+
 _TMP = Path(tempfile.mkdtemp(prefix="astronote-tests-"))
-os.environ.setdefault("HUEY_SQLITE_PATH", str(_TMP / "huey.db"))
-
-import pytest  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-
-from tests import servers  # noqa: E402
-from tests.fakes.shopify_server import FakeShopify, sign_session_token  # noqa: E402
 
 TEST_API_KEY = "test-api-key"
 TEST_API_SECRET = "test-api-secret-that-is-32-bytes-long!"
@@ -108,8 +106,12 @@ _admin_base = {"template": "http://127.0.0.1:9/{shop}"}  # closed port until the
 
 def make_app(database_url: str, **overrides):
     from astronote import create_app
+    from astronote.tasks import huey
 
     config = {
+        "ASTRONOTE_ENV": "test",
+        "TESTING": True,
+        "HUEY_SQLITE_PATH": str(_TMP / "huey.db"),
         "SHOPIFY_ADMIN_BASE_URL": _admin_base["template"],
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SHOPIFY_API_KEY": TEST_API_KEY,
@@ -119,7 +121,9 @@ def make_app(database_url: str, **overrides):
     }
     if database_url.startswith("postgresql"):
         config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_size": 5, "max_overflow": 5}
-    return create_app(config)
+    app = create_app(config)
+    huey.immediate = True  # Huey's testing guide: tasks run inline, in the caller's context
+    return app
 
 
 @pytest.fixture
@@ -183,3 +187,37 @@ def auth(shop):
 def doc_auth(shop):
     """Headers of a data request (no htmx) with a valid session token for `shop`."""
     return bearer(shop.shop_domain)
+
+
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def _is_loopback(address) -> bool:
+    if not isinstance(address, tuple):  # AF_UNIX paths stay on this machine
+        return True
+    host = str(address[0]).lower()
+    return host in _LOOPBACK_NAMES or host.startswith("127.") or host == "::ffff:127.0.0.1"
+
+
+@pytest.fixture(autouse=True)
+def only_loopback(monkeypatch):
+    """Fail any test that opens a connection off this machine: fakes live on 127.0.0.1."""
+    import socket
+
+    refused: list = []
+    original = socket.socket.connect, socket.socket.connect_ex
+
+    def guard(method):
+        def connect(self, address):
+            if not _is_loopback(address):
+                refused.append(address)
+                raise ConnectionRefusedError(f"tests may only connect to loopback, not {address}")
+            return method(self, address)
+
+        return connect
+
+    monkeypatch.setattr(socket.socket, "connect", guard(original[0]))
+    monkeypatch.setattr(socket.socket, "connect_ex", guard(original[1]))
+    yield refused
+    if refused:
+        pytest.fail(f"the test tried to reach outside loopback: {refused}")

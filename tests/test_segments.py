@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from astronote.services.segments import (  # noqa: E402
+from astronote.services.messaging.segments import (  # noqa: E402
     GSM7,
     GSM7_BASIC,
     GSM7_EXTENSION,

@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from astronote.extensions import db
 from astronote.models import ConsentState, Shop
-from astronote.services import contact_counts, credits
-from astronote.services.contact_rows import ContactRecord
-from astronote.services.contact_upsert import write_batch
+from astronote.services import credits
+from astronote.services.contacts import counts as contact_counts
+from astronote.services.contacts.csv_rows import ContactRecord
+from astronote.services.contacts.upsert import write_batch
 
 DEMO_DOMAIN = "astronote-demo.myshopify.com"
 DEMO_CREDITS = 10_000

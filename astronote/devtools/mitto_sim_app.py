@@ -1,6 +1,6 @@
 """HTTP surface of the Mitto simulator: the three Mitto endpoints plus `/_sim/*` admin.
 
-Response shapes mirror what `astronote.integrations.mitto` parses. Faults are
+Response shapes mirror what `astronote.integrations.mitto.client` parses. Faults are
 applied in a fixed order (auth, throttle, 5xx, latency, then timeout after the
 message was recorded) so that a seeded run replays the same way.
 """

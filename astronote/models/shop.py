@@ -24,7 +24,7 @@ class Shop(TimestampMixin, Base):
     default_region: Mapped[str] = mapped_column(String(2), default="US")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     sender_id: Mapped[str | None] = mapped_column(String(16))
-    # Offline token pair, Fernet-encrypted at rest (services/shop_tokens.py).
+    # Offline token pair, Fernet-encrypted at rest (services/shopify/tokens.py).
     access_token_enc: Mapped[str | None] = mapped_column(Text)
     access_token_expires_at: Mapped[datetime | None]
     refresh_token_enc: Mapped[str | None] = mapped_column(Text)

@@ -1,7 +1,9 @@
-"""The single Huey instance and the `app_task` decorator every task uses.
+"""The single Huey instance, configured by `create_app`, and the `app_task` decorator.
 
-RedisHuey when REDIS_URL is set (production, many machines), else SqliteHuey
-on a local file (the embedded default). Tests run it in immediate mode.
+Tasks register on `huey` at import, so it must exist before any app does; its storage is
+chosen when an app is created (`configure`): RedisStorage when REDIS_URL is set
+(production, many machines), else SqliteStorage on a local file (the embedded default).
+Until then it holds tasks in memory. Tests switch on immediate mode in their fixtures.
 """
 
 from __future__ import annotations
@@ -11,28 +13,27 @@ import logging
 from pathlib import Path
 
 from flask import Flask, has_app_context
-from huey import RedisHuey, SqliteHuey
-
-from astronote.config import huey_settings
+from huey import Huey
+from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 
 _bound_app: Flask | None = None
 log = logging.getLogger("astronote.tasks")
 
-
-def _make_huey():
-    settings = huey_settings()
-    immediate = settings["immediate"] or settings["env"] == "test"
-    # results=False: no task's return value is ever read, so don't let them pile up.
-    if settings["redis_url"]:
-        return RedisHuey("astronote", url=settings["redis_url"], immediate=immediate, results=False)
-    # SqliteHuey opens its file on creation; the embedded default keeps it in instance/.
-    Path(settings["sqlite_path"]).parent.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey(
-        "astronote", filename=settings["sqlite_path"], immediate=immediate, results=False
-    )
+# results=False: no task's return value is ever read, so don't let them pile up.
+huey = Huey("astronote", results=False, storage_class=MemoryStorage)
 
 
-huey = _make_huey()
+def configure(app: Flask) -> None:
+    """Point `huey` at the app's queue: Redis in production, a SQLite file otherwise."""
+    if app.config["REDIS_URL"]:
+        huey.storage_class, huey.storage_kwargs = RedisStorage, {"url": app.config["REDIS_URL"]}
+    else:
+        path = Path(app.config["HUEY_SQLITE_PATH"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        huey.storage_class, huey.storage_kwargs = SqliteStorage, {"filename": str(path)}
+    huey.immediate = app.config["HUEY_IMMEDIATE"]
+    huey.storage = huey.create_storage()
+    bind_app(app)
 
 
 def bind_app(app: Flask) -> None:

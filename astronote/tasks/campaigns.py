@@ -11,8 +11,10 @@ from sqlalchemy import select
 
 from astronote.extensions import db
 from astronote.models import Campaign, CampaignStatus, Shop, now_utc
-from astronote.services import batches, campaigns, delivery_reports, single_send
+from astronote.services.campaigns import lifecycle as campaigns
 from astronote.services.credits import InsufficientCredits
+from astronote.services.sending import batches, delivery_reports
+from astronote.services.sending import single as single_send
 from astronote.tasks import app_periodic_task, app_task, enqueue_safely
 
 log = logging.getLogger("astronote.sending")
@@ -110,14 +112,16 @@ def reconcile_sending() -> int:
         .all()
     )
     for campaign_id in active:
-        if not campaigns.finish_if_done(campaign_id) and batches.is_idle(campaign_id, IDLE):
+        finished = campaigns.finish_if_done(campaign_id)
+        db.session.commit()
+        if not finished and batches.is_idle(campaign_id, IDLE):
             fan_out(campaign_id)  # its tasks were lost (queue outage, crash): start again
     return len(active)
 
 
 @app_task(retries=3, retry_delay=5)
 def send_single(message_id: int, attempt: int = 0) -> None:
-    result = single_send.send_single(message_id)
+    result = single_send.send(message_id)
     if result.retry_after is not None:
         send_single.schedule(
             (message_id, attempt + 1), delay=batches.backoff(attempt, result.retry_after)

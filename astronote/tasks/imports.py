@@ -1,6 +1,6 @@
 """Contact import task: thin; the service does the work and the checkpointing."""
 
-from astronote.services.contact_import import run_import
+from astronote.services.contacts.csv_import import run_import
 from astronote.tasks import app_task
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from astronote.extensions import db
 from astronote.models import Contact, InboundMessage, Shop
-from astronote.services import consent_writeback, inbound, keywords, single_send
+from astronote.services.messaging import inbound, keywords
+from astronote.services.sending import single as single_send
+from astronote.services.shopify import consent_writeback
 from astronote.tasks import app_task, enqueue_safely
 from astronote.tasks.campaigns import send_single
 from astronote.tasks.shopify import push_consent

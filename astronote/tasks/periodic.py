@@ -17,7 +17,9 @@ from astronote.models import (
     WebhookEvent,
     now_utc,
 )
-from astronote.services import delivery_reports, shop_tokens, webhook_events
+from astronote.services.sending import delivery_reports
+from astronote.services.shopify import tokens as shop_tokens
+from astronote.services.shopify import webhook_events
 from astronote.tasks import app_periodic_task, enqueue_safely
 from astronote.tasks.imports import import_contacts
 

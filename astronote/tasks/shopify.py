@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from astronote.extensions import db
 from astronote.models import Shop
-from astronote.services import consent_writeback, customer_sync, webhook_events
+from astronote.services.shopify import consent_writeback, customer_sync, webhook_events
 from astronote.tasks import app_task, enqueue_safely
 
 

@@ -7,15 +7,16 @@ from werkzeug.datastructures import MultiDict
 
 from astronote.auth import load_shop
 from astronote.errors import ValidationFailed
-from astronote.extensions import db
 from astronote.htmx import STOP_POLLING, redirect_to, render, toast
 from astronote.models import CampaignStatus
-from astronote.services import campaign_stats, campaigns
+from astronote.services.campaigns import composer
+from astronote.services.campaigns import lifecycle as campaigns
+from astronote.services.campaigns import stats as campaign_stats
 from astronote.services.credits import InsufficientCredits
 from astronote.tasks import enqueue_safely
 from astronote.tasks.campaigns import fan_out, send_single, start_scheduled
-from astronote.views import campaign_forms as forms
-from astronote.views.contacts import CURSOR
+from astronote.views.paging import after_cursor
+from astronote.views.unit_of_work import unit_of_work
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 bp.before_request(load_shop)
@@ -24,23 +25,20 @@ LIVE = (CampaignStatus.SENDING, CampaignStatus.SCHEDULED)  # the progress fragme
 
 @bp.app_template_filter("shop_time")
 def _shop_time(moment) -> str:
-    return forms.local_time(g.shop, moment)
+    return composer.local_time(g.shop, moment)
 
 
 @bp.get("")
 def index():
-    raw = request.args.get("after", "")
     status = request.args.get("status", "")
     status = status if status in {s.value for s in CampaignStatus} else ""
-    page = campaign_stats.list_campaigns(
-        g.shop, after_id=int(raw) if CURSOR.fullmatch(raw) else None, status=status or None
-    )
+    page = campaign_stats.list_campaigns(g.shop, after_id=after_cursor(), status=status or None)
     return render(
         "campaigns/index.html",
         partial="campaigns/_table.html",
         page=page,
         status_filter=status,
-        statuses=forms.status_options(),
+        statuses=composer.status_options(),
     )
 
 
@@ -52,7 +50,7 @@ def _compose_page(campaign=None, form=None, errors=None, status=200):
         campaign=campaign,
         form=form if form is not None else MultiDict(),
         errors=errors or {},
-        **forms.choices(g.shop),
+        **composer.choices(g.shop),
     )
 
 
@@ -63,13 +61,12 @@ def new():
 
 def _save(campaign=None):
     intent = request.form.get("intent", "draft")
-    intent = intent if intent in forms.INTENTS else "draft"
+    intent = intent if intent in composer.INTENTS else "draft"
     try:
-        draft = forms.parse_compose(g.shop, request.form, intent)
-        campaign = campaigns.save(g.shop, draft, campaign)
-        db.session.commit()
+        with unit_of_work():
+            draft = composer.parse_compose(g.shop, request.form, intent)
+            campaign = campaigns.save(g.shop, draft, campaign)
     except ValidationFailed as exc:
-        db.session.rollback()
         return _compose_page(campaign, request.form, exc.field_errors, status=422)
     if intent == "review":
         return redirect_to(url_for("campaigns.confirm", campaign_id=campaign.id))
@@ -86,7 +83,7 @@ def create():
 def edit(campaign_id: int):
     campaign = campaigns.get(g.shop, campaign_id)
     campaigns.ensure_editable(campaign)
-    return _compose_page(campaign, forms.form_of(g.shop, campaign))
+    return _compose_page(campaign, composer.form_of(g.shop, campaign))
 
 
 @bp.post("/<int:campaign_id>")
@@ -96,12 +93,12 @@ def update(campaign_id: int):
 
 @bp.get("/audience-count")
 def audience_count():
-    return render("campaigns/_audience_count.html", **forms.audience_count(g.shop, request.args))
+    return render("campaigns/_audience_count.html", **composer.audience_count(g.shop, request.args))
 
 
 @bp.post("/preview")
 def preview():
-    return render("campaigns/_preview.html", p=forms.preview(g.shop, request.form))
+    return render("campaigns/_preview.html", p=composer.preview(g.shop, request.form))
 
 
 @bp.get("/<int:campaign_id>")
@@ -124,10 +121,7 @@ def _progress_context(campaign) -> dict:
 
 @bp.get("/<int:campaign_id>/progress")
 def progress(campaign_id: int):
-    campaign = campaigns.get(g.shop, campaign_id)
-    if campaign.status == CampaignStatus.SENDING and not campaigns.has_pending(campaign.id):
-        campaigns.finish_if_done(campaign.id)  # idempotent; the sweeper would do it a bit later
-        db.session.refresh(campaign)
+    campaign = campaigns.get(g.shop, campaign_id)  # reads only: the batch or reconciler closes it
     context = _progress_context(campaign)
     return render(
         "campaigns/_progress.html",
@@ -144,7 +138,7 @@ def _confirm_page(campaign, error=None, status=200):
         status=status,
         campaign=campaign,
         error=error,
-        **forms.confirmation(g.shop, campaign),
+        **composer.confirmation(g.shop, campaign),
     )
 
 
@@ -158,12 +152,12 @@ def send_now(campaign_id: int):
     campaign = campaigns.get(g.shop, campaign_id)
     if request.form.get("confirm") != "yes":
         return _confirm_page(campaign, "Check the recipients and cost, then confirm.", 422)
-    plan = forms.confirmation(g.shop, campaign)  # 409 unless draft or scheduled
+    plan = composer.confirmation(g.shop, campaign)  # 409 unless draft or scheduled
     if not plan["enough"]:  # checked again, exactly, when the task reserves the credits
         error = InsufficientCredits(plan["cost"], plan["balance"].available).message
         return _confirm_page(campaign, error, 402)
-    campaigns.start_soon(campaign)
-    db.session.commit()
+    with unit_of_work():
+        campaigns.start_soon(campaign)
     enqueue_safely(start_scheduled, campaign.id)  # else the minutely scheduler starts it
     people = plan["recipients"]
     message = f"Sending to {people:,} recipients" if people else campaigns.NOBODY
@@ -171,13 +165,9 @@ def send_now(campaign_id: int):
 
 
 def _action(campaign_id: int, change, message: str):
-    campaign = campaigns.get(g.shop, campaign_id)
-    try:
+    with unit_of_work():  # a refused transition or reservation leaves nothing behind
+        campaign = campaigns.get(g.shop, campaign_id)
         change(campaign)
-    except Exception:
-        db.session.rollback()  # a refused transition or reservation leaves nothing behind
-        raise
-    db.session.commit()
     if campaign.status == CampaignStatus.SENDING:
         fan_out(campaign.id)
     return toast(redirect_to(url_for("campaigns.show", campaign_id=campaign.id)), message)
@@ -208,10 +198,9 @@ def retry_failed(campaign_id: int):
 def _test_send(body, discount, test_url: str):
     context = {"form": request.form, "test_url": test_url}
     try:
-        message = forms.queue_test(g.shop, body, discount, request.form.get("test_phone"))
-        db.session.commit()
+        with unit_of_work():
+            message = composer.queue_test(g.shop, body, discount, request.form.get("test_phone"))
     except (ValidationFailed, InsufficientCredits) as exc:
-        db.session.rollback()
         errors = getattr(exc, "field_errors", None) or {"test_phone": exc.message}
         return render("campaigns/_test_send.html", status=exc.status, errors=errors, **context)
     enqueue_safely(send_single, message.id)
@@ -240,7 +229,7 @@ def failed_csv(campaign_id: int):
 
     filename = f"campaign-{campaign.id}-failed.csv"
     return Response(
-        stream_with_context(forms.failed_csv_lines(campaign)),
+        stream_with_context(composer.failed_csv_lines(campaign)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, Response, g, request, stream_with_context, url_for
 from sqlalchemy.exc import IntegrityError
 
 from astronote.auth import load_shop
 from astronote.errors import ValidationFailed
-from astronote.extensions import db
 from astronote.htmx import redirect_to, render, toast
 from astronote.models import ConsentState, Gender
-from astronote.services import consent_writeback, contact_counts, contact_queries, contacts
-from astronote.services.contact_export import export_rows
+from astronote.services.contacts import counts as contact_counts
+from astronote.services.contacts import editing as contacts
+from astronote.services.contacts import listing as contact_queries
+from astronote.services.contacts.export import export_rows
+from astronote.services.shopify import consent_writeback
 from astronote.tasks import enqueue_safely
 from astronote.tasks.shopify import push_consent
+from astronote.views.paging import after_cursor
+from astronote.views.unit_of_work import unit_of_work
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
@@ -24,19 +26,13 @@ def _phone_taken(phone: str) -> dict[str, str]:
     return {"phone": f"Another contact already has the number {phone}."}
 
 
-CURSOR = re.compile(r"[0-9]{1,18}")  # ASCII digits only; "²".isdigit() is True
 bp.before_request(load_shop)
-
-
-def _cursor() -> int | None:
-    raw = request.args.get("after", "")
-    return int(raw) if CURSOR.fullmatch(raw) else None
 
 
 @bp.get("")
 def index():
     filters = contact_queries.ContactFilters.from_args(request.args)
-    page = contact_queries.list_page(g.shop, filters, after_id=_cursor())
+    page = contact_queries.list_page(g.shop, filters, after_id=after_cursor())
     return render(
         "contacts/index.html",
         partial="contacts/_results.html",
@@ -75,13 +71,11 @@ def new():
 def create():
     try:
         data = contacts.parse_form(request.form, g.shop.default_region)
-        contact = contacts.create_contact(g.shop, data, _evidence())
-        db.session.commit()
+        with unit_of_work():
+            contact = contacts.create_contact(g.shop, data, _evidence())
     except ValidationFailed as exc:
-        db.session.rollback()
         return _form_page(form=request.form, errors=exc.field_errors, status=422)
     except IntegrityError:  # the same phone written concurrently (a webhook, a double submit)
-        db.session.rollback()
         return _form_page(form=request.form, errors=_phone_taken(data.phone), status=422)
     return toast(redirect_to(url_for("contacts.edit", contact_id=contact.id)), "Contact added")
 
@@ -107,10 +101,9 @@ def update(contact_id: int):
     contact = contacts.get_contact(g.shop, contact_id)
     try:
         data = contacts.parse_form(request.form, g.shop.default_region)
-        consent_changed = contacts.update_contact(g.shop, contact, data, _evidence())
-        db.session.commit()
+        with unit_of_work():
+            consent_changed = contacts.update_contact(g.shop, contact, data, _evidence())
     except (ValidationFailed, IntegrityError) as exc:
-        db.session.rollback()
         taken = isinstance(exc, IntegrityError)
         errors = _phone_taken(data.phone) if taken else exc.field_errors
         contact = contacts.get_contact(g.shop, contact_id)
@@ -122,8 +115,8 @@ def update(contact_id: int):
 
 @bp.post("/<int:contact_id>/delete")
 def delete(contact_id: int):
-    contacts.delete_contact(g.shop, contacts.get_contact(g.shop, contact_id))
-    db.session.commit()
+    with unit_of_work():
+        contacts.delete_contact(g.shop, contacts.get_contact(g.shop, contact_id))
     return toast(redirect_to(url_for("contacts.index")), "Contact deleted")
 
 

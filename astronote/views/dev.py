@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
-from sqlalchemy import select
 
 from astronote.auth import dev_signin_allowed
 from astronote.extensions import db
 from astronote.models import Shop
+from astronote.services.shopify import shops
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
 SAFE_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*")
@@ -34,9 +34,8 @@ def _safe_next(target: str | None) -> str:
 
 @bp.get("/sign-in")
 def sign_in():
-    shops = db.session.execute(select(Shop).filter_by(is_active=True).order_by(Shop.id)).scalars()
     return render_template(
-        "dev/sign_in.html", shops=list(shops), next=_safe_next(request.args.get("next"))
+        "dev/sign_in.html", shops=shops.active_shops(), next=_safe_next(request.args.get("next"))
     )
 
 

@@ -7,7 +7,8 @@ from flask import Blueprint, current_app, g, render_template, request
 from astronote.auth import load_shop
 from astronote.htmx import render
 from astronote.integrations.shopify.session_tokens import is_shop_domain
-from astronote.services import contact_counts, contact_import
+from astronote.services.contacts import counts as contact_counts
+from astronote.services.contacts import csv_import as contact_import
 
 bp = Blueprint("home", __name__)
 

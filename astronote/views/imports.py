@@ -9,13 +9,13 @@ from flask import Blueprint, Response, current_app, g, request, url_for
 
 from astronote.auth import load_shop
 from astronote.errors import ValidationFailed
-from astronote.extensions import db
 from astronote.htmx import STOP_POLLING, redirect_to, render
 from astronote.models import ImportStatus
-from astronote.services import contact_import
-from astronote.services.csv_stream import COLUMN_ALIASES, ENCODINGS
+from astronote.services.contacts import csv_import as contact_import
+from astronote.services.contacts.csv_reading import COLUMN_ALIASES, ENCODINGS
 from astronote.tasks import enqueue_safely
 from astronote.tasks.imports import import_contacts
+from astronote.views.unit_of_work import unit_of_work
 
 bp = Blueprint("imports", __name__, url_prefix="/contacts/imports")
 ATTESTATION_REQUIRED = "Confirm that subscribed contacts agreed to receive SMS marketing."
@@ -46,17 +46,16 @@ def create():
     try:
         if not request.form.get("consent_attested"):
             raise ValidationFailed({"consent_attested": ATTESTATION_REQUIRED})
-        job = contact_import.store_upload(
-            g.shop,
-            upload.stream if upload else io.BytesIO(),
-            upload.filename if upload else "",
-            request.form.get("encoding", "utf-8"),
-            current_app.config["MAX_CONTENT_LENGTH"],
-        )
+        with unit_of_work():
+            job = contact_import.store_upload(
+                g.shop,
+                upload.stream if upload else io.BytesIO(),
+                upload.filename if upload else "",
+                request.form.get("encoding", "utf-8"),
+                current_app.config["MAX_CONTENT_LENGTH"],
+            )
     except ValidationFailed as exc:
-        db.session.rollback()
         return _upload_page(errors=exc.field_errors, status=422)
-    db.session.commit()
     enqueue_safely(import_contacts, job.id)  # only after the commit made the upload visible
     return redirect_to(url_for("imports.show", import_id=job.id))
 

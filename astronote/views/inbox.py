@@ -12,10 +12,12 @@ from astronote.errors import ValidationFailed
 from astronote.extensions import db, htmx
 from astronote.htmx import redirect_to, render, toast
 from astronote.models import MessageStatus
-from astronote.services import contacts, inbox
-from astronote.services.rendering import opt_out_text
+from astronote.services.contacts import editing as contacts
+from astronote.services.messaging import inbox
+from astronote.services.messaging.rendering import opt_out_text
 from astronote.tasks import enqueue_safely
 from astronote.tasks.campaigns import send_single
+from astronote.views.unit_of_work import unit_of_work
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 bp.before_request(load_shop)
@@ -63,8 +65,6 @@ def _conversation(contact, partial=None, status=200, before=None, form=None, err
 @bp.get("/<int:contact_id>")
 def show(contact_id: int):
     contact = contacts.get_contact(g.shop, contact_id)
-    inbox.mark_read(g.shop, contact)  # opening the conversation reads it
-    db.session.commit()
     return _conversation(contact, before=request.args.get("before") or None)
 
 
@@ -72,12 +72,18 @@ def show(contact_id: int):
 def thread(contact_id: int):
     """Polled every 5 s while the conversation is open: 204 when nothing changed."""
     contact = contacts.get_contact(g.shop, contact_id)
-    if inbox.mark_read(g.shop, contact):  # the merchant is looking at it
-        db.session.commit()
     page = inbox.thread(g.shop, contact)
     if page.version == request.args.get("v"):
         return make_response("", 204)
     return render("inbox/_thread.html", contact=contact, page=page, oob=False)
+
+
+@bp.post("/<int:contact_id>/read")
+def mark_read(contact_id: int):
+    """The thread, once shown, posts here (a GET never writes): its replies are read."""
+    with unit_of_work():
+        inbox.mark_read(g.shop, contacts.get_contact(g.shop, contact_id))
+    return make_response("", 204)
 
 
 def _outcome(message) -> tuple[str, bool]:
@@ -99,10 +105,9 @@ def _outcome(message) -> tuple[str, bool]:
 def reply(contact_id: int):
     contact = contacts.get_contact(g.shop, contact_id)
     try:
-        message = inbox.reply(g.shop, contact, request.form.get("text"))
-        db.session.commit()
+        with unit_of_work():
+            message = inbox.reply(g.shop, contact, request.form.get("text"))
     except ValidationFailed as exc:
-        db.session.rollback()
         contact = contacts.get_contact(g.shop, contact_id)
         return _conversation(
             contact,

@@ -1,34 +1,30 @@
-"""Mitto callbacks: delivery reports (and, later, inbound messages). Verified, then bulk-applied."""
+"""Mitto callbacks: delivery reports and inbound messages. Verified, parsed, then applied."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
-from astronote.extensions import db
-from astronote.integrations.mitto_dlr import parse_delivery_reports, parse_inbound
-from astronote.services import delivery_reports, inbound
+from astronote.integrations.mitto.callbacks import parse_delivery_reports, parse_inbound
+from astronote.integrations.mitto.signatures import is_authentic
+from astronote.services.messaging import inbound
+from astronote.services.sending import delivery_reports
 from astronote.tasks import enqueue_safely
+from astronote.views.unit_of_work import unit_of_work
 
 bp = Blueprint("provider_callbacks", __name__, url_prefix="/webhooks/mitto")
 log = logging.getLogger("astronote.callbacks")
 
 
 def _authorised(raw: bytes) -> bool:
-    """X-Mitto-Signature (hex HMAC-SHA256 of the raw body) or ?token=, in constant time."""
-    secret = current_app.config["MITTO_WEBHOOK_SECRET"]
-    if not secret:
-        return True  # only outside production: config requires the secret there
-    token = request.args.get("token", "")
-    if token and hmac.compare_digest(token.encode(), secret.encode()):
-        return True
-    signature = request.headers.get("X-Mitto-Signature", "").strip().lower()
-    expected = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-    return bool(signature) and hmac.compare_digest(signature.encode(), expected.encode())
+    return is_authentic(
+        current_app.config["MITTO_WEBHOOK_SECRET"],
+        raw,
+        request.headers.get("X-Mitto-Signature", ""),
+        request.args.get("token", ""),
+    )
 
 
 def _payload(raw: bytes):
@@ -55,8 +51,8 @@ def delivery_report():
         reports = parse_delivery_reports(payload)
     except (TypeError, ValueError) as exc:
         return jsonify(error="invalid_payload", message=str(exc)[:200]), 400
-    counts = delivery_reports.apply(reports)
-    db.session.commit()
+    with unit_of_work():
+        counts = delivery_reports.apply(reports)
     return jsonify(status="ok", received=len(reports), **counts), 200
 
 
@@ -73,11 +69,11 @@ def inbound_message():
         return jsonify(error="invalid_payload", message=str(exc)[:200]), 400
     if not sms.from_number:
         return jsonify(error="invalid_payload", message="The sender number is missing."), 400
-    message = inbound.record(sms)
+    with unit_of_work():
+        message = inbound.record(sms)
+        action = inbound.act_on_keyword(message) if message is not None else None
     if message is None:
         return jsonify(status="duplicate"), 200
-    action = inbound.act_on_keyword(message)
-    db.session.commit()
     if action is not None:
         from astronote.tasks.inbox import after_keyword
 

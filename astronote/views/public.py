@@ -13,19 +13,14 @@ from flask import Blueprint, abort, jsonify, render_template, request
 from astronote.errors import ValidationFailed
 from astronote.extensions import db
 from astronote.models import ConsentSource, ConsentState, Shop
-from astronote.services import (
-    consent_writeback,
-    contacts,
-    public_limits,
-    single_send,
-    storefront,
-    unsubscribe,
-)
+from astronote.services.contacts import editing as contacts
+from astronote.services.messaging import public_limits, storefront, unsubscribe
+from astronote.services.shopify import consent_writeback
 from astronote.tasks import enqueue_safely
+from astronote.views.unit_of_work import unit_of_work
 
 bp = Blueprint("public", __name__)
 STOREFRONT_ORIGIN = re.compile(r"^https://[a-z0-9][a-z0-9-]*\.myshopify\.com$")
-CONFIRM_TEXT = "{shop}: Reply YES to confirm you want SMS offers. Msg & data rates may apply."
 
 
 def _ip() -> str:
@@ -42,13 +37,13 @@ def unsubscribe_page(code: str):
     done = contact.consent_state == ConsentState.UNSUBSCRIBED.value
     if request.method == "POST" and not done:
         agent = (request.user_agent.string or "")[:200]
-        contacts.record_consent(
-            contact,
-            ConsentState.UNSUBSCRIBED.value,
-            ConsentSource.UNSUBSCRIBE_PAGE,
-            f"Unsubscribe page: IP {_ip()}, user agent {agent}",
-        )
-        db.session.commit()
+        with unit_of_work():
+            contacts.record_consent(
+                contact,
+                ConsentState.UNSUBSCRIBED.value,
+                ConsentSource.UNSUBSCRIBE_PAGE,
+                f"Unsubscribe page: IP {_ip()}, user agent {agent}",
+            )
         if consent_writeback.needs_push(contact):
             from astronote.tasks.shopify import push_consent
 
@@ -90,23 +85,19 @@ def opt_in():
     form = _form()
     if not isinstance(form, dict) and not hasattr(form, "get"):
         return _cors(jsonify(error="invalid_payload")), 400
+    agent = (request.user_agent.string or "")[:200]
+    evidence = f"Storefront form ({form.get('source') or 'theme'}): IP {_ip()}, {agent}"
     try:
-        shop = storefront.active_shop(form.get("shop"))
-        agent = (request.user_agent.string or "")[:200]
-        evidence = f"Storefront form ({form.get('source') or 'theme'}): IP {_ip()}, {agent}"
-        contact, confirm = storefront.opt_in(shop, form, evidence)
-        db.session.commit()
+        with unit_of_work():
+            shop = storefront.active_shop(form.get("shop"))
+            contact, confirm = storefront.opt_in(shop, form, evidence)
     except ValidationFailed as exc:
-        db.session.rollback()
         return _cors(jsonify(error="invalid", fields=exc.field_errors)), 400
-    if confirm:  # double opt-in: the YES reply completes it
+    if confirm:  # double opt-in: the YES reply completes it; the opt-in stands even if not
         from astronote.tasks.campaigns import send_single
 
-        text = CONFIRM_TEXT.replace("{shop}", shop.display_name)
-        message = single_send.queue_single(
-            shop, contact, text, f"{single_send.SYSTEM_PREFIX}CONFIRM"
-        )
-        db.session.commit()
+        with unit_of_work():
+            message = storefront.queue_confirmation(shop, contact)
         enqueue_safely(send_single, message.id)
     return _cors(jsonify(status=contact.consent_state)), 200
 
@@ -119,11 +110,10 @@ def contact_form():
         return limited
     form = _form() or {}
     try:
-        shop = storefront.active_shop(form.get("shop"))
-        storefront.contact_form(shop, form, _ip())
-        db.session.commit()
+        with unit_of_work():
+            shop = storefront.active_shop(form.get("shop"))
+            storefront.contact_form(shop, form, _ip())
     except ValidationFailed as exc:
-        db.session.rollback()
         return _cors(jsonify(error="invalid", fields=exc.field_errors)), 400
     return _cors(jsonify(status="received")), 200
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import zoneinfo
 
 import phonenumbers
-from flask import Blueprint, Response, abort, g, request
-from sqlalchemy import select
+from flask import Blueprint, Response, g, request
 from sqlalchemy.exc import IntegrityError
 
 from astronote.auth import load_shop
 from astronote.errors import ValidationFailed
-from astronote.extensions import db
 from astronote.htmx import STOP_POLLING, render, toast
-from astronote.models import CustomerDataExport
-from astronote.services import compliance_settings, customer_sync, keywords, shops
+from astronote.services.messaging import keywords
+from astronote.services.messaging import settings as compliance_settings
+from astronote.services.shopify import customer_sync, gdpr, shops
 from astronote.tasks import shopify as tasks_shopify
+from astronote.views.unit_of_work import unit_of_work
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 bp.before_request(load_shop)
@@ -26,12 +26,6 @@ TIMEZONES = sorted(zoneinfo.available_timezones())
 
 def _page(form, errors=None, status=200, rules=None, rules_errors=None, section="general"):
     """The settings page; for htmx, the one form (`section`) that was submitted."""
-    exports = db.session.execute(
-        select(CustomerDataExport)
-        .filter_by(shop_id=g.shop.id)
-        .order_by(CustomerDataExport.id.desc())
-        .limit(20)
-    ).scalars()
     return render(
         "settings/edit.html",
         partial="settings/_form.html",
@@ -47,7 +41,7 @@ def _page(form, errors=None, status=200, rules=None, rules_errors=None, section=
         regions=REGIONS,
         timezones=TIMEZONES,
         sync=customer_sync.latest(g.shop),
-        exports=list(exports),
+        exports=gdpr.recent_exports(g.shop),
     )
 
 
@@ -70,8 +64,8 @@ def update():
         settings = shops.validate_settings(request.form)
     except ValidationFailed as exc:
         return _page(request.form, exc.field_errors, status=422)
-    shops.update_settings(g.shop, settings)
-    db.session.commit()
+    with unit_of_work():
+        shops.update_settings(g.shop, settings)
     return toast(_page(request.form), "Settings saved")
 
 
@@ -80,11 +74,10 @@ def update_messaging():
     """Messaging rules: quiet hours, frequency cap, opt-out, help text, keywords, numbers."""
     general = _form_of(g.shop)
     try:
-        rules = compliance_settings.validate(g.shop, request.form)
-        compliance_settings.apply(g.shop, rules)
-        db.session.commit()
+        with unit_of_work():
+            rules = compliance_settings.validate(g.shop, request.form)
+            compliance_settings.apply(g.shop, rules)
     except (ValidationFailed, IntegrityError) as exc:
-        db.session.rollback()
         errors = getattr(exc, "field_errors", None) or _race_errors()
         return _page(
             general, rules=request.form, rules_errors=errors, status=422, section="messaging"
@@ -120,11 +113,7 @@ def customer_sync_progress(sync_id: int):
 
 @bp.get("/data-requests/<int:export_id>.json")
 def data_request_download(export_id: int):
-    export = db.session.execute(
-        select(CustomerDataExport).filter_by(id=export_id, shop_id=g.shop.id)
-    ).scalar_one_or_none()
-    if export is None:
-        abort(404)
+    export = gdpr.get_export(g.shop, export_id)
     return Response(
         export.document,
         mimetype="application/json",

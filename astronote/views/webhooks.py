@@ -8,16 +8,16 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
-from astronote.extensions import db
 from astronote.integrations.shopify.webhooks import (
     HMAC_HEADER,
     InvalidWebhook,
     parse_headers,
     verify_webhook_hmac,
 )
-from astronote.services import webhook_events
+from astronote.services.shopify import webhook_events
 from astronote.tasks import enqueue_safely
 from astronote.tasks.shopify import process_webhook
+from astronote.views.unit_of_work import unit_of_work
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger("astronote.webhooks")
@@ -42,13 +42,12 @@ def shopify():
         json.loads(raw)
     except ValueError:
         return jsonify(error="invalid_json"), 400
-    event = webhook_events.record(delivery, raw)
-    if event is None:
-        return jsonify(status="duplicate"), 200
     try:
-        db.session.commit()
+        with unit_of_work():
+            event = webhook_events.record(delivery, raw)
     except IntegrityError:  # the same delivery, racing on another web process
-        db.session.rollback()
+        return jsonify(status="duplicate"), 200
+    if event is None:
         return jsonify(status="duplicate"), 200
     enqueue_safely(process_webhook, event.id)
     return jsonify(status="accepted"), 200

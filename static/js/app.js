@@ -1,8 +1,9 @@
-/* Astronote's only custom script (besides segments.js).
- * Inside the Shopify admin it attaches a fresh App Bridge session token to every
- * htmx request (App Bridge only patches fetch; htmx 2 uses XHR), retries once on
- * a 401 that asks for it, and shows toasts. Without App Bridge (development,
- * tests, a blocked CDN) it stays out of the way so forms and links still work.
+/* The page glue every page loads (segments.js and composer.js serve the composer).
+ * Inside the Shopify admin it holds each htmx request in htmx:confirm until App
+ * Bridge mints a fresh session token, attaches it as a Bearer header (App Bridge only
+ * patches fetch; htmx 2 uses XHR), retries once on a 401 that asks for it, and shows
+ * toasts (App Bridge's, else our own). Without App Bridge (development, tests, a
+ * blocked CDN) it stays out of the way so forms and links still work.
  */
 (function () {
   "use strict";

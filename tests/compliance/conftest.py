@@ -1,6 +1,6 @@
 import pytest
 
-from astronote.services import public_limits
+from astronote.services.messaging import public_limits
 from tests.sending.conftest import funded, mitto_sim, read, sim, subscribers  # noqa: F401
 
 

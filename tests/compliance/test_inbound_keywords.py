@@ -13,8 +13,9 @@ from astronote.models import (
     Message,
     ShopSenderNumber,
 )
-from astronote.services import batches, campaigns
-from astronote.services.audience import Audience
+from astronote.services.campaigns import lifecycle as campaigns
+from astronote.services.campaigns.audience import Audience
+from astronote.services.sending import batches
 from astronote.tasks.campaigns import fan_out
 
 

@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy import func, select
 
 from astronote.models import ConsentEvent, Contact, Shop, StorefrontSubmission
-from astronote.services import unsubscribe
-from astronote.services.rendering import opt_out_text
+from astronote.services.messaging import unsubscribe
+from astronote.services.messaging.rendering import opt_out_text
 
 ORIGIN = "https://alpha.myshopify.com"
 

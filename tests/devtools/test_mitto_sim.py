@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from astronote.devtools.mitto_sim import MittoSimulator, SimConfig  # noqa: E402
 from astronote.devtools.mitto_sim_config import config_from_args  # noqa: E402
-from astronote.integrations.mitto import (  # noqa: E402
+from astronote.integrations.mitto.client import (  # noqa: E402
     MittoAuthError,
     MittoClient,
     MittoRetryableError,

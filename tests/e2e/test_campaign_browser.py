@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from astronote.devtools.mitto_sim import MittoSimulator, SimConfig
-from astronote.services.rendering import DEFAULT_OPT_OUT, render
-from astronote.services.segments import count_segments
+from astronote.services.messaging.rendering import DEFAULT_OPT_OUT, render
+from astronote.services.messaging.segments import count_segments
 from tests.e2e.live_app import LiveApp
 
 pytestmark = pytest.mark.browser

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from astronote.extensions import db
-from astronote.services.batch_writer import ThreadedWriter
+from astronote.services.contacts.batch_writer import ThreadedWriter
 
 
 def test_a_writer_whose_connection_died_still_fails_fast(app, monkeypatch):

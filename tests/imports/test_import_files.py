@@ -30,7 +30,7 @@ def test_latin1_bytes_declared_utf8_fail_with_encoding_advice(upload, state, sho
 
 
 def test_an_encoding_error_late_in_the_file_writes_nothing(upload, state, shop, monkeypatch):
-    monkeypatch.setattr("astronote.services.contact_import.BATCH_ROWS", 10)
+    monkeypatch.setattr("astronote.services.contacts.csv_import.BATCH_ROWS", 10)
     rows = b"".join(b"+1415555%04d,Name\n" % n for n in range(100, 400))
     upload(b"phone,first_name\n" + rows + "+14155559999,Zoë\n".encode("latin-1"))
     _assert_failed_cleanly(state, shop, "not valid UTF-8")

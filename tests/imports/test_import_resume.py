@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from astronote.extensions import db
 from astronote.models import ContactImportError, ImportStatus
-from astronote.services import contact_import, contact_upsert
+from astronote.services.contacts import csv_import as contact_import
+from astronote.services.contacts import upsert as contact_upsert
 
 
 def _store(shop, body: bytes):

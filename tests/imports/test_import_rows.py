@@ -1,7 +1,7 @@
 """CSV import end to end through the upload view (Huey runs the task inline)."""
 
 from astronote.models import ContactImportError, Shop
-from astronote.services import contact_counts
+from astronote.services.contacts import counts as contact_counts
 
 HEADER = b"phone,first_name,last_name,email,gender,birth_date,consent,tags\n"
 
@@ -87,7 +87,7 @@ def test_row_errors_are_reported_per_line_and_downloadable(upload, state, client
 
 
 def test_duplicates_across_batches_are_reported_not_applied(upload, state, shop, monkeypatch):
-    monkeypatch.setattr("astronote.services.contact_import.BATCH_ROWS", 2)
+    monkeypatch.setattr("astronote.services.contacts.csv_import.BATCH_ROWS", 2)
     body = b"phone,first_name\n+14155550123,A\n+14155550124,B\n+14155550125,C\n+14155550123,D\n"
     upload(body)
     job = state.last_import()
@@ -105,8 +105,8 @@ def test_numbers_without_country_code_use_the_shop_region(upload, state, db, sho
 
 def test_import_never_touches_another_shop(upload, state, db, make_shop):
     other = make_shop("beta.myshopify.com")
-    from astronote.services.contact_rows import ContactRecord
-    from astronote.services.contact_upsert import write_batch
+    from astronote.services.contacts.csv_rows import ContactRecord
+    from astronote.services.contacts.upsert import write_batch
 
     write_batch(
         other.id,

@@ -16,7 +16,7 @@ from urllib3.exceptions import ProtocolError
 # Runs with --noconftest: make the repository root importable on its own.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from astronote.integrations.mitto import (  # noqa: E402
+from astronote.integrations.mitto.client import (  # noqa: E402
     BULK_PATH,
     SEND_PATH,
     MittoAuthError,

@@ -11,7 +11,7 @@ from werkzeug.datastructures import MultiDict
 # Runs with --noconftest: make the repository root importable on its own.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from astronote.integrations.mitto_dlr import (  # noqa: E402
+from astronote.integrations.mitto.callbacks import (  # noqa: E402
     ERROR_KEYS,
     ID_KEYS,
     STATUS_KEYS,

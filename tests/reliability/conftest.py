@@ -186,10 +186,11 @@ class Harness:
         snapshot), and the scenarios would run one giant batch instead of real ones."""
         from astronote.extensions import db
         from astronote.models import Campaign, Shop
-        from astronote.services import campaigns, credits
-        from astronote.services.audience import Audience
-        from astronote.services.contact_rows import ContactRecord
-        from astronote.services.contact_upsert import write_batch
+        from astronote.services import credits
+        from astronote.services.campaigns import lifecycle as campaigns
+        from astronote.services.campaigns.audience import Audience
+        from astronote.services.contacts.csv_rows import ContactRecord
+        from astronote.services.contacts.upsert import write_batch
 
         tag = uuid.uuid4().hex[:8]
         with self.app.app_context():

@@ -59,10 +59,11 @@ def _ledger_replays(db, shop_id: int) -> None:
 def test_parallel_campaigns_never_overdraw(rel_database_url):
     from astronote.extensions import db
     from astronote.models import Campaign, LedgerKind, Message, Shop
-    from astronote.services import campaigns, credits
-    from astronote.services.audience import Audience
+    from astronote.services import credits
+    from astronote.services.campaigns import lifecycle as campaigns
+    from astronote.services.campaigns.audience import Audience
     from astronote.services.credits import InsufficientCredits
-    from astronote.services.rendering import segments_for
+    from astronote.services.messaging.rendering import segments_for
 
     app = make_app(rel_database_url)  # a pool of 10 connections: one per thread
     _empty_tables(app)
@@ -127,7 +128,9 @@ def test_parallel_campaigns_never_overdraw(rel_database_url):
     def settle(index: int) -> bool:
         with app.app_context():
             try:
-                return campaigns.finish_if_done(winners[index // 2])
+                finished = campaigns.finish_if_done(winners[index // 2])
+                db.session.commit()
+                return finished
             finally:
                 db.session.remove()
 

@@ -224,7 +224,7 @@ def test_two_workers_racing_on_one_campaign(make_cluster):
     """Two consumers (fan-out enqueued twice, so every batch has a rival task) and
     four threads of this process running batches.process on the same campaign."""
     from astronote.extensions import db
-    from astronote.services import batches
+    from astronote.services.sending import batches
 
     h = make_cluster(workers=2, threads=4, batch_size=100, latency_ms=100)
     seeded = h.seed(2000)
@@ -274,7 +274,7 @@ def test_concurrent_takes_never_overlap(rel_database_url):
     """Eight threads taking and fencing chunks of one campaign on PostgreSQL: disjoint,
     complete, and no chunk larger than asked."""
     from astronote.extensions import db
-    from astronote.services import sending
+    from astronote.services.sending import chunks as sending
 
     app = make_app(rel_database_url)
     _empty_tables(app)
@@ -333,8 +333,9 @@ def test_take_respects_its_limit_on_a_fresh_snapshot(rel_database_url):
     """
     from astronote.extensions import db
     from astronote.models import Campaign, Shop
-    from astronote.services import campaigns, sending
-    from astronote.services.audience import Audience
+    from astronote.services.campaigns import lifecycle as campaigns
+    from astronote.services.campaigns.audience import Audience
+    from astronote.services.sending import chunks as sending
     from tests.reliability.conftest import BODY
 
     app = make_app(rel_database_url)

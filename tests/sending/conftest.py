@@ -8,8 +8,8 @@ from sqlalchemy import select
 from astronote.devtools.mitto_sim import MittoSimulator, SimConfig
 from astronote.models import Campaign, Message
 from astronote.services import credits
-from astronote.services.contact_rows import ContactRecord
-from astronote.services.contact_upsert import write_batch
+from astronote.services.contacts.csv_rows import ContactRecord
+from astronote.services.contacts.upsert import write_batch
 
 
 @pytest.fixture(scope="session")

@@ -20,10 +20,13 @@ import pytest
 from sqlalchemy import func, select, update
 
 from astronote.models import Campaign, Contact, CreditLedgerEntry, Message
-from astronote.services import campaign_stats, campaigns, contacts, credits
-from astronote.services.audience import Audience
-from astronote.services.rendering import opt_out_text, render, values_for
-from astronote.services.segments import count_segments
+from astronote.services import credits
+from astronote.services.campaigns import lifecycle as campaigns
+from astronote.services.campaigns import stats as campaign_stats
+from astronote.services.campaigns.audience import Audience
+from astronote.services.contacts import editing as contacts
+from astronote.services.messaging.rendering import opt_out_text, render, values_for
+from astronote.services.messaging.segments import count_segments
 from tests.conftest import bearer
 
 ID_IN_PATH = re.compile(r"/campaigns/(\d+)")

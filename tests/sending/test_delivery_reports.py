@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from astronote.models import Campaign, Message, UnmatchedDeliveryReport
-from astronote.services import campaigns, delivery_reports
-from astronote.services.audience import Audience
+from astronote.services.campaigns import lifecycle as campaigns
+from astronote.services.campaigns.audience import Audience
+from astronote.services.sending import delivery_reports
 from astronote.tasks.campaigns import fan_out
 
 SECRET = "dlr-secret-for-tests"

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, time, timedelta
 import time_machine
 
 from astronote.models import Campaign
-from astronote.services import campaigns, credits
-from astronote.services.audience import Audience
-from astronote.services.contact_rows import ContactRecord
-from astronote.services.contact_upsert import write_batch
+from astronote.services import credits
+from astronote.services.campaigns import lifecycle as campaigns
+from astronote.services.campaigns.audience import Audience
+from astronote.services.contacts.csv_rows import ContactRecord
+from astronote.services.contacts.upsert import write_batch
 from astronote.tasks.campaigns import fan_out
 
 LA, NEW_YORK, ATHENS = "+14155550101", "+12125550102", "+306912345678"
@@ -86,7 +87,7 @@ def test_a_one_off_message_in_quiet_hours_waits_for_them_to_end(sim, funded, db,
     from sqlalchemy import select
 
     from astronote.models import Contact, Message
-    from astronote.services import single_send
+    from astronote.services.sending import single as single_send
     from astronote.tasks import campaigns as campaign_tasks
 
     funded.quiet_start, funded.quiet_end = time(8, 0), time(21, 0)

@@ -7,9 +7,11 @@ import pytest
 from sqlalchemy import select, update
 
 from astronote.models import Campaign, Contact, Message
-from astronote.services import batches, campaigns, credits
-from astronote.services.audience import Audience
+from astronote.services import credits
+from astronote.services.campaigns import lifecycle as campaigns
+from astronote.services.campaigns.audience import Audience
 from astronote.services.credits import InsufficientCredits
+from astronote.services.sending import batches
 from astronote.tasks.campaigns import fan_out, reconcile_sending
 
 
@@ -102,8 +104,8 @@ def test_rate_limit_is_asked_last_and_a_refusal_sends_nothing(
 ):
     """The grant comes after the rows are fenced and the request encoded (so the request
     leaves right after it); a refusal puts the rows back in the queue, unsent, unbilled."""
-    from astronote.integrations.mitto import MittoClient
-    from astronote.services import provider
+    from astronote.integrations.mitto.client import MittoClient
+    from astronote.services.sending import provider
 
     phones = subscribers(12)
     campaign = _started(db, funded)
@@ -166,6 +168,7 @@ def test_pause_resume_cancel_and_release(sim, funded, subscribers, db, read):
     campaigns.cancel(read.campaign(campaign.id))
     db.session.commit()
     campaigns.finish_if_done(campaign.id)
+    db.session.commit()
     assert _statuses(read, campaign) == Counter({"cancelled": 12})
     assert sim.sends_per_phone() == Counter()
     assert credits.balance(funded.id) == credits.Balance(1_000_000, 0)

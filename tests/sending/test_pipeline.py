@@ -3,8 +3,9 @@
 from collections import Counter
 
 from astronote.models import Campaign
-from astronote.services import campaigns, credits
-from astronote.services.audience import Audience
+from astronote.services import credits
+from astronote.services.campaigns import lifecycle as campaigns
+from astronote.services.campaigns.audience import Audience
 from astronote.tasks.campaigns import fan_out
 
 
@@ -43,7 +44,7 @@ def test_single_send_goes_through_the_guards(sim, funded, subscribers, db):
     from sqlalchemy import select
 
     from astronote.models import Contact, Message
-    from astronote.services import single_send
+    from astronote.services.sending import single as single_send
     from astronote.tasks.campaigns import send_single
 
     subscribers(1)

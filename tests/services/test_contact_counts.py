@@ -13,9 +13,10 @@ from sqlalchemy import func, select, update
 
 from astronote.errors import ValidationFailed
 from astronote.models import ConsentState, Contact, ShopContactCount
-from astronote.services import contact_counts, contacts
-from astronote.services.contact_rows import ContactRecord
-from astronote.services.contact_upsert import write_batch
+from astronote.services.contacts import counts as contact_counts
+from astronote.services.contacts import editing as contacts
+from astronote.services.contacts.csv_rows import ContactRecord
+from astronote.services.contacts.upsert import write_batch
 
 STATES = [state.value for state in ConsentState]
 

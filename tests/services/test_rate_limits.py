@@ -19,8 +19,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from astronote.services import rate_limits
-from astronote.services.rate_limits import KEY_PREFIX, SendRateLimiter
+from astronote.services.sending import rate_limits
+from astronote.services.sending.rate_limits import KEY_PREFIX, SendRateLimiter
 
 Event = tuple[float, float, int]  # (call started, call returned, messages granted)
 

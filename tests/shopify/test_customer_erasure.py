@@ -82,7 +82,8 @@ def test_customer_redact_erases_their_messages_replies_and_forms(installed, deli
 
 
 def test_a_queued_one_off_message_gives_its_credits_back(installed, deliver, db):
-    from astronote.services import credits, single_send
+    from astronote.services import credits
+    from astronote.services.sending import single as single_send
 
     subscribed = {"state": "subscribed", "consent_updated_at": "2026-11-01T00:00:00Z"}
     deliver("customers/create", {"id": 501, "phone": ADA, "sms_marketing_consent": subscribed})

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from astronote.integrations.shopify.admin_api import customers_page
 from astronote.models import Contact, CustomerSync, Shop, now_utc
-from astronote.services import shop_tokens
+from astronote.services.shopify import tokens as shop_tokens
 from tests.conftest import TEST_API_KEY, TEST_API_SECRET
 from tests.fakes.shopify_server import sign_session_token
 from tests.shopify.conftest import SHOP

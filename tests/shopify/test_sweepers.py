@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from astronote.models import ContactImport, Order, WebhookEvent
-from astronote.services import contact_import
+from astronote.services.contacts import csv_import as contact_import
 from astronote.tasks import periodic
 from tests.shopify.conftest import as_json, iso
 

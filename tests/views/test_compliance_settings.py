@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from astronote.models import Shop, ShopSenderNumber
-from astronote.services import keywords
+from astronote.services.messaging import keywords
 from tests.conftest import bearer
 
 VALID = {
@@ -305,7 +305,7 @@ def test_a_number_claimed_between_validation_and_commit_is_reported(
     client, auth, db, shop, make_shop, monkeypatch
 ):
     """The primary key refuses the second owner; the form says so instead of a 500."""
-    from astronote.services import compliance_settings
+    from astronote.services.messaging import settings as compliance_settings
 
     other = make_shop("beta.myshopify.com")
     real_validate = compliance_settings.validate

@@ -19,11 +19,14 @@ from markupsafe import escape
 from sqlalchemy import func, select
 
 from astronote.models import ConsentEvent, Contact, ContactTag, ShopContactCount
-from astronote.services import contact_counts, contact_export, contact_queries, contacts
-from astronote.services import contact_fields as fields
-from astronote.services.contact_rows import ContactRecord
-from astronote.services.contact_upsert import write_batch
-from astronote.services.phones import InvalidPhone, normalize_phone
+from astronote.services.contacts import counts as contact_counts
+from astronote.services.contacts import editing as contacts
+from astronote.services.contacts import export as contact_export
+from astronote.services.contacts import fields
+from astronote.services.contacts import listing as contact_queries
+from astronote.services.contacts.csv_rows import ContactRecord
+from astronote.services.contacts.phones import InvalidPhone, normalize_phone
+from astronote.services.contacts.upsert import write_batch
 from astronote.services.sql import count_capped
 from tests.conftest import bearer
 

@@ -12,7 +12,9 @@ import pytest
 from sqlalchemy import event, func, select
 
 from astronote.models import Contact, InboundMessage, Message, ShopSenderNumber, now_utc
-from astronote.services import credits, inbox, quiet_hours
+from astronote.services import credits
+from astronote.services.messaging import inbox
+from astronote.services.sending import quiet_hours
 from tests.conftest import bearer
 from tests.sending import conftest as sending
 
@@ -270,7 +272,12 @@ def test_opening_a_conversation_marks_it_read(client, doc_auth, db, shop, people
     received(db, shop, ann, "two", T0 + timedelta(minutes=1))
     received(db, shop, bob, "bob", T0)
     assert unread_of(db, ann.id) == 2
-    assert client.get(f"/inbox/{ann.id}", headers=doc_auth).status_code == 200
+    page = client.get(f"/inbox/{ann.id}", headers=doc_auth)
+    assert page.status_code == 200
+    assert unread_of(db, ann.id) == 2  # a GET never writes ...
+    mark = f'hx-post="/inbox/{ann.id}/read" hx-trigger="load"'
+    assert mark in body_of(page)  # ... the shown thread posts its read mark
+    assert client.post(f"/inbox/{ann.id}/read", headers=doc_auth).status_code == 204
     assert unread_of(db, ann.id) == 0 and unread_of(db, bob.id) == 1
     assert inbox.unread_total(shop) == 1
     body = body_of(client.get("/inbox", headers=doc_auth))
@@ -290,8 +297,9 @@ def test_polling_answers_204_until_something_changes(client, auth, db, shop, peo
     assert response.status_code == 200 and "<html" not in body
     assert "are you there?" in body and 'id="thread"' in body
     assert "hx-swap-oob" not in body
+    assert f'hx-post="/inbox/{ann.id}/read"' in body  # the new thread marks itself read
     db.session.expire_all()
-    assert db.session.get(InboundMessage, new.id).read_at is not None  # seen while open
+    assert db.session.get(InboundMessage, new.id).read_at is None  # the poll itself wrote nothing
     # a status change (queued -> delivered) is a change too
     version = re.search(r'data-version="(\w+)"', body).group(1)
     out = sent(db, shop, ann, "on its way", now_utc(), kind="reply", status="queued")
@@ -339,6 +347,7 @@ def test_reply_end_to_end_from_an_inbound_webhook(client, auth, db, sim, funded,
     assert conversation.unread == 1 and conversation.last_text == "When do you open?"
     who = conversation.contact
     assert client.get(f"/inbox/{who.id}", headers=bearer(funded.shop_domain)).status_code == 200
+    assert client.post(f"/inbox/{who.id}/read", headers=auth).status_code == 204
     assert inbox.unread_total(funded) == 0
     response = client.post(f"/inbox/{who.id}/reply", data={"text": "At 9."}, headers=auth)
     assert response.status_code == 200

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from astronote.models import ContactImport, ContactImportError
-from astronote.services import contacts
+from astronote.services.contacts import editing as contacts
 from tests.conftest import bearer
 
 INT_ARG = re.compile(r"<int:(\w+)>")

@@ -1,0 +1,139 @@
+"""One batch of a campaign: take and send chunk by chunk under the rate limits.
+
+Transaction owner: it commits between chunks, so each HTTP call follows a commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from astronote.extensions import db
+from astronote.models import Campaign, CampaignStatus, Message, MessageStatus, Shop, now_utc
+from astronote.services import credits
+from astronote.services.campaigns import lifecycle as campaigns
+from astronote.services.sending import chunks as sending
+from astronote.services.sending import provider
+
+log = logging.getLogger("astronote.sending")
+MAX_BACKOFF = 300.0
+
+
+@dataclass
+class BatchOutcome:
+    sent_chunks: int = 0
+    retry_in: float | None = None  # seconds; the task schedules itself again
+    finished: bool = False
+    defer_until: datetime | None = None  # quiet hours: come back then
+
+
+def backoff(attempt: int, hint: float | None = None) -> float:
+    """Exponential backoff with full jitter, never shorter than the provider's hint."""
+    delay = min(MAX_BACKOFF, 2.0 * 2**attempt) * (0.5 + random.random() / 2)
+    return max(delay, hint or 0.0)
+
+
+def _status(campaign_id: int) -> str:
+    query = select(Campaign.status).filter_by(id=campaign_id)
+    return db.session.execute(query).scalar_one()
+
+
+def process(campaign_id: int, batch_size: int, attempt: int = 0) -> BatchOutcome:
+    """Send up to `batch_size` queued rows, chunk by chunk; stop early when told to wait."""
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or campaign.status != CampaignStatus.SENDING:
+        return BatchOutcome()
+    shop = db.session.get(Shop, campaign.shop_id)
+    if not shop.is_active:
+        campaigns.pause(campaign)
+        campaign.failure_reason = "Paused: the app was uninstalled."
+        db.session.commit()
+        return BatchOutcome()
+    body, discount = campaign.body, campaign.discount_code
+    outcome, left = BatchOutcome(), batch_size
+    size = max(1, min(provider.limiter().max_chunk(), batch_size))
+    while left > 0 and _status(campaign_id) == CampaignStatus.SENDING:  # paused meanwhile?
+        chunk = sending.take(campaign_id, min(size, left))
+        if not chunk:
+            db.session.commit()
+            break
+        left -= len(chunk)
+        result = sending.send_chunk(shop, campaign_id, chunk, body, discount)
+        if result.stop_reason:
+            _stop(campaign_id, result.stop_reason)
+            return outcome
+        if result.retry_after is not None:
+            outcome.retry_in = backoff(attempt, result.retry_after)
+            return outcome
+        if result.defer_until is not None:
+            outcome.defer_until = min(filter(None, [outcome.defer_until, result.defer_until]))
+        outcome.sent_chunks += 1
+    outcome.finished = campaigns.finish_if_done(campaign_id)
+    db.session.commit()
+    return outcome
+
+
+def _stop(campaign_id: int, reason: str) -> None:
+    db.session.execute(
+        update(Campaign.__table__)
+        .where(Campaign.id == campaign_id, Campaign.status == CampaignStatus.SENDING)
+        .values(status=CampaignStatus.PAUSED, failure_reason=reason)
+    )
+    db.session.commit()
+    log.error("campaign %s paused: %s", campaign_id, reason)
+
+
+def batches_needed(campaign_id: int, batch_size: int) -> int:
+    queued = db.session.execute(
+        select(func.count()).where(
+            Message.campaign_id == campaign_id, Message.status == MessageStatus.QUEUED
+        )
+    ).scalar_one()
+    return -(-queued // batch_size)
+
+
+def is_idle(campaign_id: int, quiet_for) -> bool:
+    """Queued rows wait, yet no row was claimed recently: nobody is working on it."""
+    table = Message.__table__
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or campaign.status != CampaignStatus.SENDING:
+        return False
+    last = db.session.execute(
+        select(func.max(table.c.claimed_at)).where(table.c.campaign_id == campaign_id)
+    ).scalar_one()
+    recent = (last or campaign.started_at or now_utc()) > now_utc() - quiet_for
+    return not recent and batches_needed(campaign_id, 1) > 0
+
+
+def reclaim_stale(older_than) -> tuple[int, int]:
+    """Crash repair: stale `submitting` rows become `unknown` (they may have been sent:
+    never resend). Stale `claimed` rows, left by workers of releases that claimed a
+    batch before fencing it, were never sent and go back to the queue."""
+    cutoff = now_utc() - older_than
+    table = Message.__table__
+    requeued = db.session.execute(
+        update(table)
+        .where(table.c.status == MessageStatus.CLAIMED, table.c.claimed_at < cutoff)
+        .values(status=MessageStatus.QUEUED, claim_token=None)
+    ).rowcount
+    stale = db.session.execute(
+        select(table.c.id, table.c.shop_id, table.c.campaign_id, table.c.segments)
+        .where(table.c.status == MessageStatus.SUBMITTING, table.c.claimed_at < cutoff)
+        .limit(10_000)
+    ).all()
+    for row in stale:
+        marked = db.session.execute(
+            update(table)
+            .where(table.c.id == row.id, table.c.status == MessageStatus.SUBMITTING)
+            .values(
+                status=MessageStatus.UNKNOWN, error="worker stopped before the provider answered"
+            )
+        ).rowcount
+        if marked and row.segments:  # we may have been billed, as for any unknown outcome
+            credits.consume(row.shop_id, row.segments, f"unknown:{row.id}", row.campaign_id)
+    db.session.commit()
+    return requeued, len(stale)

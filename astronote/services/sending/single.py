@@ -1,0 +1,91 @@
+"""One-off messages (test sends, automations) through the campaign guards.
+
+Same path as campaign chunks: consent re-checked, rate-limited, fenced before
+the provider call; the cost is reserved when queued and settled on the answer.
+
+Transaction owner, like `chunks`: it commits before the provider call and after it.
+"""
+
+from __future__ import annotations
+
+from astronote.errors import ValidationFailed
+from astronote.extensions import db
+from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop
+from astronote.services import credits
+from astronote.services.messaging.rendering import opt_out_text, render, values_for
+from astronote.services.messaging.segments import segment_count
+from astronote.services.sending.chunks import ChunkResult, SendRules, send_chunk, take_message
+
+messages = Message.__table__
+SYSTEM_PREFIX = "kw:"
+
+
+def rules_for(shop: Shop, kind: str) -> SendRules:
+    """Guards per kind: marketing gets them all; a keyword reply only the rate limits."""
+    if kind.startswith(SYSTEM_PREFIX):
+        return SendRules(
+            recheck_consent=False, frequency_cap=False, quiet_hours=False, billable=False
+        )
+    if kind in ("test", "reply"):  # merchant-initiated: a test to oneself, or a conversation
+        return SendRules(frequency_cap=False, quiet_hours=False)
+    if kind == "transactional":
+        return SendRules(
+            frequency_cap=False, quiet_hours=not shop.transactional_ignores_quiet_hours
+        )
+    return SendRules()
+
+
+def queue_single(
+    shop: Shop, contact: Contact, body: str, kind: str, discount_code: str | None = None
+) -> Message:
+    """A one-off message (test send, automation, keyword reply). Caller commits.
+
+    Consent is required except for system replies (a STOP confirmation goes to
+    someone who just opted out); billable kinds reserve their cost now.
+    """
+    system = kind.startswith(SYSTEM_PREFIX)
+    if not system and contact.consent_state != ConsentState.SUBSCRIBED.value:
+        raise ValidationFailed({"phone": f"{contact.phone} is not subscribed to SMS marketing."})
+    opt_out = None if system else opt_out_text(shop, contact.id)
+    values = values_for(shop, contact.first_name, contact.last_name, discount_code)
+    text = render(body, values, opt_out)
+    message = Message(
+        shop_id=shop.id,
+        contact_id=contact.id,
+        kind=kind[:16],
+        phone=contact.phone,
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        body=text,
+        segments=segment_count(text),
+    )
+    db.session.add(message)
+    db.session.flush()
+    if rules_for(shop, kind).billable:
+        credits.reserve(shop.id, message.segments, f"single:{message.id}:reserve")
+    return message
+
+
+def send(message_id: int) -> ChunkResult:
+    """Task body for a queued one-off message; releases its reservation unless accepted."""
+    message = db.session.get(Message, message_id)
+    if message is None or message.status != MessageStatus.QUEUED or message.campaign_id:
+        return ChunkResult()
+    shop = db.session.get(Shop, message.shop_id)
+    taken = take_message(message_id)
+    if not taken:  # another worker has it, or it went meanwhile
+        db.session.commit()
+        return ChunkResult()
+    rules = rules_for(shop, message.kind)
+    result = send_chunk(shop, None, taken, message.body, None, prerendered=True, rules=rules)
+    db.session.refresh(message)
+    if message.status in (MessageStatus.FAILED, MessageStatus.SKIPPED):
+        release(shop, message.id, message.segments, message.kind)
+        db.session.commit()
+    return result
+
+
+def release(shop: Shop, message_id: int, segments: int, kind: str) -> None:
+    """Give back a one-off message's reservation: it will never be sent. Caller commits."""
+    if rules_for(shop, kind).billable:
+        credits.release(shop.id, segments, f"single:{message_id}:release")

@@ -1,0 +1,59 @@
+"""customers/redact, beyond the contact row: what we sent to and heard from the customer.
+
+Deleting a contact leaves its messages (they keep its old id, migration 0007),
+with the number, the names and the rendered text. Erasure strips those from every
+message to the customer's contacts or numbers and skips any still queued (a
+one-off message gets its reserved credits back), deletes their replies and
+storefront form submissions, and keeps only what the merchant's books need: that
+a message existed, its status and its cost.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, or_, update
+
+from astronote.extensions import db
+from astronote.models import InboundMessage, Message, MessageStatus, Shop, StorefrontSubmission
+from astronote.services.sending import single as single_send
+from astronote.services.sql import in_list
+
+REDACTED = "redacted"
+messages = Message.__table__
+
+
+def _delete(model, shop_id: int, *matches) -> int:
+    return db.session.execute(delete(model).where(model.shop_id == shop_id, or_(*matches))).rowcount
+
+
+def erase(shop: Shop, contact_ids: list[int], phones: list[str], emails: list[str]) -> dict:
+    """Erase the customer's messages and submissions in this shop; returns counts."""
+    shop_id = shop.id
+    to_them = messages.c.shop_id == shop_id
+    to_them &= or_(in_list(messages.c.contact_id, contact_ids), in_list(messages.c.phone, phones))
+    unsent = db.session.execute(
+        update(messages)
+        .where(to_them, messages.c.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.SKIPPED, skip_reason="redacted")
+        .returning(messages.c.id, messages.c.campaign_id, messages.c.segments, messages.c.kind)
+    ).all()
+    for row in unsent:  # a campaign's leftover reservation is released when it settles
+        if row.campaign_id is None:
+            single_send.release(shop, row.id, row.segments, row.kind)
+    redacted = db.session.execute(
+        update(messages)
+        .where(to_them)
+        .values(phone=REDACTED, first_name=None, last_name=None, body=None, contact_id=None)
+    ).rowcount
+    replies = _delete(
+        InboundMessage,
+        shop_id,
+        in_list(InboundMessage.contact_id, contact_ids),
+        in_list(InboundMessage.from_number, phones),
+    )
+    forms = _delete(
+        StorefrontSubmission,
+        shop_id,
+        in_list(StorefrontSubmission.phone, phones),
+        in_list(StorefrontSubmission.email, emails),
+    )
+    return {"messages": redacted, "unsent": len(unsent), "replies": replies, "forms": forms}

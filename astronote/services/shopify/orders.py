@@ -1,0 +1,122 @@
+"""Order and checkout facts from webhooks, linked to contacts for automations and revenue."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import or_, select
+
+from astronote.extensions import db
+from astronote.models import AbandonedCheckout, Contact, Order, Shop, now_utc
+from astronote.services.contacts.phones import InvalidPhone, normalize_phone
+
+
+def _when(value) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return now_utc()
+
+
+def _money(value) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else None
+    except InvalidOperation:
+        return None
+
+
+def _find_contact(shop: Shop, customer_id, phone) -> Contact | None:
+    clauses = []
+    if customer_id:
+        clauses.append(Contact.shopify_customer_id == int(customer_id))
+    with contextlib.suppress(InvalidPhone):
+        clauses.append(Contact.phone == normalize_phone(phone, shop.default_region))
+    if not clauses:
+        return None
+    query = select(Contact).where(Contact.shop_id == shop.id, or_(*clauses)).limit(1)
+    return db.session.execute(query).scalar_one_or_none()
+
+
+def _customer(payload: dict) -> tuple[int | None, str | None]:
+    customer = payload.get("customer") or {}
+    phone = (
+        payload.get("phone")
+        or customer.get("phone")
+        or ((payload.get("billing_address") or {}).get("phone"))
+    )
+    return customer.get("id"), phone
+
+
+def record_order(shop: Shop, payload: dict) -> Order | None:
+    """orders/create: store once per order id; update the buyer's purchase history."""
+    order_id = payload.get("id")
+    if not order_id:
+        return None
+    existing = db.session.execute(
+        select(Order).filter_by(shop_id=shop.id, shopify_order_id=int(order_id))
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing
+    customer_id, phone = _customer(payload)
+    contact = _find_contact(shop, customer_id, phone)
+    ordered_at = _when(payload.get("created_at"))
+    order = Order(
+        shop_id=shop.id,
+        shopify_order_id=int(order_id),
+        contact_id=contact.id if contact else None,
+        shopify_customer_id=customer_id,
+        name=str(payload.get("name") or "")[:64] or None,
+        checkout_token=payload.get("checkout_token"),
+        total_price=_money(payload.get("total_price")),
+        currency=(payload.get("currency") or None),
+        ordered_at=ordered_at,
+        landing_site=str(payload.get("landing_site") or "")[:500] or None,
+    )
+    db.session.add(order)
+    if contact is not None:
+        contact.orders_count += 1
+        contact.first_order_at = min(filter(None, [contact.first_order_at, ordered_at]))
+        contact.last_order_at = max(filter(None, [contact.last_order_at, ordered_at]))
+    if order.checkout_token:  # only this checkout is recovered, never the whole shop's
+        db.session.execute(
+            AbandonedCheckout.__table__.update()
+            .where(
+                AbandonedCheckout.shop_id == shop.id,
+                AbandonedCheckout.checkout_token == order.checkout_token,
+                AbandonedCheckout.completed_at.is_(None),
+            )
+            .values(completed_at=ordered_at)
+        )
+    return order
+
+
+def record_checkout(shop: Shop, payload: dict) -> AbandonedCheckout | None:
+    """checkouts/create and checkouts/update: keep the latest state of each checkout."""
+    token = payload.get("token")
+    if not token:
+        return None
+    updated_at = _when(payload.get("updated_at") or payload.get("created_at"))
+    checkout = db.session.execute(
+        select(AbandonedCheckout).filter_by(shop_id=shop.id, checkout_token=str(token)[:64])
+    ).scalar_one_or_none()
+    if checkout is not None and checkout.checkout_updated_at >= updated_at:
+        return checkout  # an older delivery arriving late
+    if checkout is None:
+        checkout = AbandonedCheckout(
+            shop_id=shop.id, checkout_token=str(token)[:64], checkout_updated_at=updated_at
+        )
+        db.session.add(checkout)
+    customer_id, phone = _customer(payload)
+    contact = _find_contact(shop, customer_id, phone)
+    checkout.contact_id = contact.id if contact else None
+    checkout.shopify_customer_id = customer_id
+    checkout.recovery_url = str(payload.get("abandoned_checkout_url") or "")[:1000] or None
+    checkout.subtotal_price = _money(payload.get("subtotal_price"))
+    checkout.currency = payload.get("currency") or payload.get("presentment_currency")
+    checkout.line_item_count = len(payload.get("line_items") or [])
+    checkout.checkout_updated_at = updated_at
+    if payload.get("completed_at"):
+        checkout.completed_at = _when(payload["completed_at"])
+    return checkout
