@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from astronote.models.base import Base, BigId, TimestampMixin
@@ -62,6 +63,9 @@ class Contact(TimestampMixin, Base):
     first_order_at: Mapped[datetime | None]
     last_order_at: Mapped[datetime | None]
     orders_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Lifetime spend in the shop's currency (Shopify's amountSpent, or an export's Total Spent).
+    # Server default only: the import's binary COPY leaves the column out.
+    amount_spent: Mapped[Decimal] = mapped_column(Numeric(14, 2), server_default="0")
     # The import that last wrote this row; detects a phone repeated within one file.
     last_import_id: Mapped[int | None] = mapped_column(BigId)
 

@@ -23,6 +23,8 @@ class Shop(TimestampMixin, Base):
     # ISO 3166 region used to read phone numbers written without a country code.
     default_region: Mapped[str] = mapped_column(String(2), default="US")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    currency: Mapped[str] = mapped_column(String(3), default="USD", server_default="USD")
+    country: Mapped[str | None] = mapped_column(String(2))  # the shop's own country code
     sender_id: Mapped[str | None] = mapped_column(String(16))
     # Offline token pair, Fernet-encrypted at rest (services/shopify/tokens.py).
     access_token_enc: Mapped[str | None] = mapped_column(Text)

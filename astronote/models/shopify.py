@@ -25,6 +25,7 @@ class WebhookEvent(Base):
     payload: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="received")
     error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")  # bounded, then "dead"
     received_at: Mapped[datetime] = mapped_column(default=now_utc)
     processed_at: Mapped[datetime | None]
 
