@@ -64,7 +64,7 @@ class Contact(TimestampMixin, Base):
     last_order_at: Mapped[datetime | None]
     orders_count: Mapped[int] = mapped_column(default=0, server_default="0")
     # Lifetime spend in the shop's currency (Shopify's amountSpent, or an export's Total Spent).
-    # Server default only: the import's binary COPY leaves the column out.
+    # Server default only: new rows need no Python-side value (COPY writes it explicitly).
     amount_spent: Mapped[Decimal] = mapped_column(Numeric(14, 2), server_default="0")
     # The import that last wrote this row; detects a phone repeated within one file.
     last_import_id: Mapped[int | None] = mapped_column(BigId)

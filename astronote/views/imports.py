@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import io
 
-from flask import Blueprint, Response, current_app, g, request, url_for
+from flask import Blueprint, current_app, g, request, url_for
 
 from astronote.auth import load_shop
 from astronote.errors import ValidationFailed
@@ -13,8 +12,10 @@ from astronote.htmx import STOP_POLLING, redirect_to, render
 from astronote.models import ImportStatus
 from astronote.services.contacts import csv_import as contact_import
 from astronote.services.contacts.csv_reading import COLUMN_ALIASES, ENCODINGS
+from astronote.services.contacts.export import import_error_lines
 from astronote.tasks import enqueue_safely
 from astronote.tasks.imports import import_contacts
+from astronote.views.streaming import csv_download
 from astronote.views.unit_of_work import unit_of_work
 
 bp = Blueprint("imports", __name__, url_prefix="/contacts/imports")
@@ -81,24 +82,4 @@ def progress(import_id: int):
 @bp.get("/<int:import_id>/errors.csv")
 def errors_csv(import_id: int):
     job = contact_import.get_import(g.shop, import_id)
-
-    def rows():
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["line", "phone", "error"])
-        after = 0
-        while batch := contact_import.error_rows(job, after_line=after):
-            for error in batch:
-                writer.writerow([error.row_number, error.phone or "", error.message])
-            after = batch[-1].row_number
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-        yield buffer.getvalue()
-
-    filename = f"import-{job.id}-errors.csv"
-    return Response(
-        rows(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    return csv_download(import_error_lines(job), f"import-{job.id}-errors.csv")

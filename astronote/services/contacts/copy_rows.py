@@ -16,9 +16,11 @@ used: sequences have gaps anyway.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from struct import Struct
 
+from psycopg.types.numeric import dump_decimal_to_numeric_binary
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 
@@ -29,7 +31,7 @@ from astronote.services.contacts.csv_rows import ContactRecord
 CONTACT_COLUMNS = (
     "id", "shop_id", "phone", "first_name", "last_name", "email", "gender", "birth_date",
     "consent_state", "consent_source", "consent_updated_at", "last_import_id",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "orders_count", "amount_spent",
 )  # fmt: skip
 EVENT_COLUMNS = ("shop_id", "contact_id", "state", "source", "evidence", "occurred_at")
 TAG_COLUMNS = ("contact_id", "tag", "shop_id")
@@ -61,6 +63,18 @@ def int8(value: int) -> bytes:
 
 def date_field(value: date | None) -> bytes:
     return NULL if value is None else _INT["integer"].pack(4, (value - _EPOCH_DAY).days)
+
+
+def int4(value: int) -> bytes:
+    return _INT["integer"].pack(4, value)
+
+
+def numeric(value: Decimal) -> bytes:
+    data = dump_decimal_to_numeric_binary(value)  # psycopg's own encoder: base-10000 digits
+    return _LENGTH.pack(len(data)) + data
+
+
+ZERO_ORDERS, ZERO_SPENT = int4(0), numeric(Decimal("0.00"))  # the columns' defaults
 
 
 def timestamp(value: datetime) -> bytes:
@@ -124,7 +138,9 @@ def prepare(shop_id: int, import_id: int, evidence: str, records: list[ContactRe
                 fields, contact, shop, text_field(r.phone), text_field(r.first_name),
                 text_field(r.last_name), text_field(r.email), text_field(r.gender),
                 date_field(r.birth_date), text_field(consent or unknown),
-                source if consent else NULL, now if consent else NULL, imported, now, now, extra,
+                source if consent else NULL, now if consent else NULL, imported, now, now,
+                ZERO_ORDERS if r.orders_count is None else int4(r.orders_count),
+                ZERO_SPENT if r.amount_spent is None else numeric(r.amount_spent), extra,
             ))
         )  # fmt: skip
         batch.tags.append(b"".join(row(contact, text_field(tag), shop) for tag in r.tags))

@@ -29,7 +29,7 @@ from astronote.services.contacts import copy_rows as contact_copy
 from astronote.services.contacts import counts as contact_counts
 from astronote.services.contacts.batch_writer import InlineWriter, ThreadedWriter
 from astronote.services.contacts.csv_reading import ENCODINGS, CsvFileError, map_header, open_rows
-from astronote.services.contacts.csv_rows import RowError, parse_row
+from astronote.services.contacts.csv_rows import RowError, layout, parse_row
 from astronote.services.contacts.upsert import import_evidence, write_batch
 from astronote.services.scoped import get_owned
 from astronote.services.sql import on_postgres, vacuum_analyze
@@ -149,10 +149,10 @@ def _writer(job: ContactImport, shop: Shop, present: set[str]):
 
 def _write(job: ContactImport, shop: Shop) -> None:
     header, rows = open_rows(lambda: _chunks(job.id), job.encoding)
-    columns = map_header(header)
+    plan = layout(map_header(header), len(header))
     done = start = job.processed_rows
-    region, width = shop.default_region, len(header)
-    writer, prepare = _writer(job, shop, set(columns))
+    region = shop.default_region
+    writer, prepare = _writer(job, shop, plan.present)
     batch, seen, pending_errors, position = [], {}, [], 0
     size = min(FIRST_BATCH_ROWS, BATCH_ROWS)
     try:
@@ -161,7 +161,7 @@ def _write(job: ContactImport, shop: Shop) -> None:
             if position <= done:
                 continue  # committed before a restart
             try:
-                record = parse_row(line, row, columns, width, region)
+                record = parse_row(line, row, plan, region)
             except RowError as exc:
                 pending_errors.append(exc)
             else:

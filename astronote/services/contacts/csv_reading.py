@@ -27,8 +27,14 @@ COLUMN_ALIASES = {
     "birth_date": ("birthdate", "birthday", "dateofbirth", "dob"),
     "consent": ("consent", "smsconsent", "smsmarketing", "subscribed", "smsmarketingconsent"),
     "tags": ("tags", "tag", "labels"),
+    "orders_count": ("orderscount", "totalorders", "orders", "numberoforders"),
+    "amount_spent": ("amountspent", "totalspent", "spent"),
 }
+# Shopify's customer export, as it is: its phone column falls back to the default
+# address's, and its SMS consent column says yes or no (fields.clean_sms_marketing).
+SHOPIFY_COLUMNS = {"defaultaddressphone": "phone_fallback", "acceptssmsmarketing": "sms_marketing"}
 MAX_FIELD = 4096
+DELIMITERS = ",;\t|"
 
 
 class CsvFileError(ValueError):
@@ -62,13 +68,15 @@ def _normalise(name: str) -> str:
 
 
 def map_header(header: list[str]) -> dict[str, int]:
-    """Field name -> column index; raises CsvFileError when phone is missing."""
+    """Field name -> column index; raises CsvFileError when no column holds phones."""
     positions: dict[str, int] = {}
     for index, raw in enumerate(header):
         key = _normalise(raw)
-        for field, aliases in COLUMN_ALIASES.items():
-            if key in aliases and field not in positions:
-                positions[field] = index
+        fields = [f for f, aliases in COLUMN_ALIASES.items() if key in aliases]
+        for field in fields + ([SHOPIFY_COLUMNS[key]] if key in SHOPIFY_COLUMNS else []):
+            positions.setdefault(field, index)
+    if "phone" not in positions and "phone_fallback" in positions:
+        positions["phone"] = positions.pop("phone_fallback")
     if "phone" not in positions:
         found = ", ".join(h.strip() for h in header if h.strip()) or "none"
         raise CsvFileError(
@@ -84,11 +92,16 @@ def _detect_encoding(head: bytes, chosen: str) -> str:
     return "utf-8-sig" if chosen == "utf-8" else chosen
 
 
-def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
+def _delimiter(sample: str) -> str:
+    """Only the delimiter is guessed: the rest of the dialect is RFC 4180's.
+
+    A sniffed dialect also guesses quoting, and a sample without doubled quotes
+    turns `doublequote` off, so `"a ""b"" c"` later in the file splits into columns.
+    """
     try:
-        return csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:
-        return csv.excel
+        return ","
 
 
 def open_rows(open_chunks: Callable[[], Iterator[bytes]], encoding: str):
@@ -103,7 +116,9 @@ def open_rows(open_chunks: Callable[[], Iterator[bytes]], encoding: str):
     raw = io.BufferedReader(_ChunkReader(_prepend(first, chunks)), buffer_size=1 << 16)
     text = io.TextIOWrapper(raw, encoding=codec, errors="strict", newline="")
     sample = _safe_sample(text, codec)
-    reader = csv.reader(_replay(sample, text), dialect=_dialect(sample), strict=True)
+    reader = csv.reader(
+        _replay(sample, text), dialect=csv.excel, delimiter=_delimiter(sample), strict=True
+    )
     header = _next_row(reader, codec)
     if header is None:
         raise CsvFileError("The file is empty.")

@@ -1,4 +1,5 @@
-"""Stream a shop's contacts as CSV in keyset batches: flat memory at any size."""
+"""Stream a shop's contacts, and an import's error report, as CSV in keyset batches:
+flat memory at any size, spreadsheet formulas neutralised."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import io
 from collections.abc import Iterator
 
 from astronote.extensions import db
-from astronote.models import Contact, Shop
+from astronote.models import Contact, ContactImport, Shop
+from astronote.services.contacts.csv_import import error_rows
 from astronote.services.contacts.listing import ContactFilters, filtered, tags_for
 
 BATCH = 5000
@@ -72,3 +74,13 @@ def export_rows(shop: Shop, filters: ContactFilters) -> Iterator[str]:
                 ]
             )
         after = batch[-1].id
+
+
+def import_error_lines(job: ContactImport) -> Iterator[str]:
+    """The report of an import's refused rows. Phones and messages quote the merchant's
+    file verbatim, so a cell such as `=HYPERLINK(...)` must not become a formula."""
+    yield _line(("line", "phone", "error"))
+    after = 0
+    while batch := error_rows(job, after_line=after):
+        yield "".join(_line((e.row_number, csv_safe(e.phone), csv_safe(e.message))) for e in batch)
+        after = batch[-1].row_number

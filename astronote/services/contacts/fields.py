@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from decimal import Decimal
 
 from astronote.models import ConsentState, Gender
 
@@ -12,6 +13,18 @@ TAG = re.compile(r"^[\w][\w .:/-]{0,63}$", re.UNICODE)
 TAG_SEPARATORS = re.compile(r"[,;|]")
 MAX_NAME = 100
 MAX_TAGS = 20
+MAX_ORDERS = 2_147_483_647  # contacts.orders_count is an integer
+MONEY = re.compile(r"^-?[0-9]{1,12}(?:\.[0-9]{1,2})?$")  # contacts.amount_spent: Numeric(14, 2)
+# Shopify's "Accepts SMS Marketing": yes is a consent; no only says Shopify has none,
+# which is not an opt-out, so it leaves the contact's consent as it is.
+SMS_MARKETING_WORDS = {
+    "yes": True,
+    "true": True,
+    "1": True,
+    "no": False,
+    "false": False,
+    "0": False,
+}
 
 CONSENT_WORDS = {
     "subscribed": ConsentState.SUBSCRIBED,
@@ -92,6 +105,33 @@ def clean_consent(value: str | None) -> str | None:
     return CONSENT_WORDS[text].value
 
 
+def clean_sms_marketing(value: str | None) -> str | None:
+    text = (value or "").strip().lower()
+    if not text:
+        return None
+    if text not in SMS_MARKETING_WORDS:
+        raise FieldError(f"Accepts SMS Marketing {value!r} must be yes or no.")
+    return ConsentState.SUBSCRIBED.value if SMS_MARKETING_WORDS[text] else None
+
+
+def clean_orders_count(value: str | None) -> int | None:
+    text = (value or "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_ORDERS:
+        raise FieldError(f"Total orders {text!r} must be a whole number.")
+    return int(text)
+
+
+def clean_amount_spent(value: str | None) -> Decimal | None:
+    text = (value or "").strip()
+    if not text:
+        return None
+    if not MONEY.match(text):
+        raise FieldError(f"Total spent {text!r} must be an amount such as 1234.50.")
+    return Decimal(text)
+
+
 def clean_tags(value: str | None) -> list[str]:
     tags: list[str] = []
     if not value or value.isspace():
@@ -118,4 +158,6 @@ CLEANERS = {
     "birth_date": clean_birth_date,
     "consent": clean_consent,
     "tags": clean_tags,
+    "orders_count": clean_orders_count,
+    "amount_spent": clean_amount_spent,
 }

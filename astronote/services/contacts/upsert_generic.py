@@ -8,6 +8,7 @@ work with COPY. No per-row ORM objects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from sqlalchemy import bindparam, func, select, update
 
@@ -17,6 +18,8 @@ from astronote.services.contacts.csv_rows import ContactRecord, RowError
 from astronote.services.sql import insert
 
 PROFILE_FIELDS = ("first_name", "last_name", "email", "gender", "birth_date")
+STATS_FIELDS = ("orders_count", "amount_spent")  # Shopify's Total Orders and Total Spent
+UPDATABLE = PROFILE_FIELDS + STATS_FIELDS  # an empty cell or a missing column keeps the value
 DUPLICATE = "Duplicate phone: this number appears earlier in the file."
 LOOKUP_CHUNK = 1000
 contacts = Contact.__table__
@@ -77,6 +80,8 @@ def _insert_new(shop_id: int, import_id: int, records: list[ContactRecord], now)
             "shop_id": shop_id,
             "phone": r.phone,
             **{name: getattr(r, name) for name in PROFILE_FIELDS},
+            "orders_count": r.orders_count or 0,  # the column defaults, as on COPY
+            "amount_spent": r.amount_spent if r.amount_spent is not None else Decimal(0),
             "consent_state": r.consent or ConsentState.NOT_SUBSCRIBED.value,
             "consent_source": ConsentSource.IMPORT.value if r.consent else None,
             "consent_updated_at": now if r.consent else None,
@@ -94,8 +99,11 @@ def _insert_new(shop_id: int, import_id: int, records: list[ContactRecord], now)
 def _update_existing(import_id: int, present: set[str], records: list, now) -> None:
     if not records:
         return
-    profile = [name for name in PROFILE_FIELDS if name in present]
-    values = {name: func.coalesce(bindparam(f"v_{name}"), contacts.c[name]) for name in profile}
+    profile = [name for name in UPDATABLE if name in present]
+    values = {
+        name: func.coalesce(bindparam(f"v_{name}", type_=contacts.c[name].type), contacts.c[name])
+        for name in profile
+    }
     values["last_import_id"] = import_id
     values["updated_at"] = now
     if "consent" in present:

@@ -25,7 +25,9 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     case,
@@ -55,7 +57,8 @@ from astronote.services.contacts.copy_rows import (
     timestamp,
 )
 
-FIELDS = generic.PROFILE_FIELDS
+FIELDS = generic.UPDATABLE
+STAGE_TYPES = {"birth_date": Date, "orders_count": Integer, "amount_spent": Numeric(14, 2)}
 # A LATERAL lookup per phone: always the unique index. A plain `phone = ANY(...)`
 # with thousands of values is costed as a (parallel) scan of the whole table.
 # The phones travel as one comma-joined string: adapting a list of ten thousand
@@ -70,7 +73,7 @@ stage = Table(
     MetaData(),  # not part of the app's schema: never migrated, never reflected
     Column("contact_id", BigInteger),
     Column("changed", Boolean),
-    *(Column(name, Date if name == "birth_date" else String) for name in FIELDS),
+    *(Column(name, STAGE_TYPES.get(name, String)) for name in FIELDS),
     Column("consent", String),
     Column("tags", String),  # comma-joined: a tag never contains a comma
     prefixes=["TEMPORARY"],
@@ -114,8 +117,8 @@ def _merge_updates(shop_id: int, import_id: int, present: set[str], updates: lis
     connection = db.session.connection()
     stage.create(connection)
     rows = (
-        (cid, changed, r.first_name, r.last_name, r.email, r.gender, r.birth_date, r.consent,
-         ",".join(r.tags) if r.tags else None)
+        (cid, changed, r.first_name, r.last_name, r.email, r.gender, r.birth_date,
+         r.orders_count, r.amount_spent, r.consent, ",".join(r.tags) if r.tags else None)
         for r, cid, changed in updates
     )  # fmt: skip
     _copy(stage, tuple(c.name for c in stage.columns), rows)
