@@ -61,5 +61,55 @@ def unrouted(limit: int) -> None:
         )
 
 
+webhooks = AppGroup("webhooks", help="Shopify webhook deliveries that failed.")
+group.add_command(webhooks)
+
+
+@webhooks.command("list")
+@click.option(
+    "--status",
+    type=click.Choice(["dead", "received"]),
+    default="dead",
+    show_default=True,
+    help="dead: out of attempts; received: still to apply (or being retried).",
+)
+@click.option("--limit", default=50, show_default=True)
+def webhooks_list(status: str, limit: int) -> None:
+    """List webhook events by status, newest first, with their last error."""
+    from astronote.services.shopify import webhook_events
+
+    events = webhook_events.listing(status, limit)
+    for event in events:
+        click.echo(
+            f"{event.id}\t{event.received_at:%Y-%m-%d %H:%M}\t{event.topic}\t"
+            f"{event.shop_domain}\tattempts={event.attempts}\t{event.error or ''}"
+        )
+    if not events:
+        click.echo(f"no {status} webhook events")
+
+
+@webhooks.command("replay")
+@click.argument("event_id", type=int)
+def webhooks_replay(event_id: int) -> None:
+    """Apply a dead webhook event again, now, with a fresh set of attempts."""
+    from astronote.extensions import db
+    from astronote.services.shopify import webhook_events
+    from astronote.tasks.shopify import apply_webhook
+
+    try:
+        webhook_events.reset_for_replay(event_id)
+    except (LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    db.session.commit()
+    status = apply_webhook(event_id)
+    event = db.session.get(webhook_events.WebhookEvent, event_id)
+    if status != webhook_events.PROCESSED:
+        raise click.ClickException(
+            f"event {event_id} failed again: {event.error} (attempt {event.attempts} of "
+            f"{webhook_events.MAX_ATTEMPTS}; the sweeper retries it until then)"
+        )
+    click.echo(f"event {event_id} ({event.topic}): processed")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(group)

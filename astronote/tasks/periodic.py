@@ -22,6 +22,7 @@ from astronote.services.shopify import tokens as shop_tokens
 from astronote.services.shopify import webhook_events
 from astronote.tasks import app_periodic_task, enqueue_safely
 from astronote.tasks.imports import import_contacts
+from astronote.tasks.shopify import apply_webhook
 
 log = logging.getLogger("astronote.periodic")
 WEBHOOK_GRACE = timedelta(minutes=2)
@@ -30,31 +31,14 @@ IMPORT_STALL = timedelta(minutes=10)
 
 @app_periodic_task(crontab(minute="*"))
 def sweep_webhook_events() -> int:
-    """Apply deliveries recorded but never processed (queue outage, crashed worker)."""
-    cutoff = now_utc() - WEBHOOK_GRACE
-    ids = (
-        db.session.execute(
-            select(WebhookEvent.id)
-            .where(WebhookEvent.status == "received", WebhookEvent.received_at < cutoff)
-            .order_by(WebhookEvent.id)
-            .limit(500)
-        )
-        .scalars()
-        .all()
-    )
+    """Apply deliveries recorded but never processed (queue outage, crashed worker).
+
+    Fewest attempts first, so new events go ahead of failing ones; an event out of
+    attempts becomes `dead` and leaves the sweep (see services/shopify/webhook_events).
+    """
+    ids = webhook_events.due_ids(now_utc() - WEBHOOK_GRACE)
     for event_id in ids:
-        try:
-            webhook_events.process(event_id)
-            db.session.commit()
-        except Exception as exc:
-            db.session.rollback()
-            db.session.execute(
-                WebhookEvent.__table__.update()
-                .where(WebhookEvent.id == event_id)
-                .values(error=str(exc)[:2000])
-            )
-            db.session.commit()
-            log.exception("webhook event %s still failing", event_id)
+        apply_webhook(event_id)
     return len(ids)
 
 

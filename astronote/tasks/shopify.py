@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import logging
+
 from astronote.extensions import db
 from astronote.models import Shop
 from astronote.services.shopify import consent_writeback, customer_sync, webhook_events
 from astronote.tasks import app_task, enqueue_safely
 
+log = logging.getLogger("astronote.webhooks")
 
-@app_task(retries=8, retry_delay=30, retry_backoff=2)
+
+def apply_webhook(event_id: int) -> str:
+    """Process one event and commit; on failure count the attempt (bounded, then `dead`).
+
+    Never raises for the event's own fault: the retries are the sweeper's, which takes the
+    events with the fewest attempts first, so no Huey retries pile up on top.
+    """
+    try:
+        webhook_events.process(event_id)
+        db.session.commit()
+        return webhook_events.PROCESSED
+    except Exception as exc:
+        db.session.rollback()
+        log.warning("webhook event %s failed: %s", event_id, exc, exc_info=True)
+        status = webhook_events.record_failure(event_id, exc)
+        db.session.commit()
+        return status
+
+
+@app_task()
 def process_webhook(event_id: int) -> None:
-    webhook_events.process(event_id)
-    db.session.commit()
+    apply_webhook(event_id)
 
 
 @app_task(retries=5, retry_delay=30, retry_backoff=2)

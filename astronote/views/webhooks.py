@@ -11,7 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from astronote.integrations.shopify.webhooks import (
     HMAC_HEADER,
     InvalidWebhook,
+    is_stale,
     parse_headers,
+    payload_shop_mismatch,
     verify_webhook_hmac,
 )
 from astronote.services.shopify import webhook_events
@@ -38,10 +40,21 @@ def shopify():
         return jsonify(error="invalid_headers", message=str(exc)), 400
     if delivery.topic not in webhook_events.TOPICS:
         return jsonify(status="ignored", topic=delivery.topic), 200
+    if is_stale(delivery):
+        # 200, not 4xx: a non-2xx makes Shopify retry (and counts against the subscription),
+        # and a delivery this old is past every retry Shopify makes: only a replay is left.
+        log.warning("stale %s delivery %s ignored", delivery.topic, delivery.webhook_id)
+        return jsonify(status="ignored", reason="stale"), 200
     try:
-        json.loads(raw)
+        payload = json.loads(raw)
     except ValueError:
         return jsonify(error="invalid_json"), 400
+    if not isinstance(payload, dict):  # every topic we handle is a JSON object
+        return jsonify(error="invalid_json", message="The body must be a JSON object."), 400
+    if payload_shop_mismatch(delivery, payload):
+        return jsonify(
+            error="shop_mismatch", message="shop_domain does not match X-Shopify-Shop-Domain."
+        ), 400
     try:
         with unit_of_work():
             event = webhook_events.record(delivery, raw)

@@ -75,6 +75,73 @@ def signed_webhook(api_secret, topic, shop, payload, webhook_id=None) -> tuple[b
     }
 
 
+# --- webhook payloads as API 2026-10 sends them ------------------------------------------------
+# Since 2025-01 customers/create|update carry neither `sms_marketing_consent` nor `tags`.
+
+
+def customer_payload(customer_id: int, phone=None, **fields) -> dict:
+    """customers/create and customers/update (the REST customer, without consent or tags)."""
+    now = datetime.now(UTC).isoformat()
+    payload = {
+        "id": customer_id,
+        "admin_graphql_api_id": f"gid://shopify/Customer/{customer_id}",
+        "email": None,
+        "first_name": None,
+        "last_name": None,
+        "phone": phone,
+        "created_at": now,
+        "updated_at": now,
+        "state": "disabled",
+        "note": None,
+        "verified_email": True,
+        "currency": "USD",
+        "addresses": [],
+        "default_address": None,
+    }
+    payload.update(fields)
+    return payload
+
+
+def consent_payload(customer_id: int, phone, state="subscribed", updated_at=None, **consent):
+    """customers_marketing_consent/update: lower-case states and levels."""
+    return {
+        "id": customer_id,
+        "phone": phone,
+        "sms_marketing_consent": {
+            "state": state,
+            "opt_in_level": "single_opt_in",
+            "consent_updated_at": updated_at or datetime.now(UTC).isoformat(),
+            "consent_collected_from": "SHOPIFY",
+            **consent,
+        },
+    }
+
+
+def tags_payload(customer_id: int, tags: list[str]) -> dict:
+    """customer.tags_added / customer.tags_removed: the tags that changed, not all tags."""
+    return {
+        "customerId": f"gid://shopify/Customer/{customer_id}",
+        "tags": tags,
+        "occurredAt": datetime.now(UTC).isoformat(),
+    }
+
+
+def shop_payload(shop: str, **fields) -> dict:
+    """shop/update (the REST shop resource, abridged)."""
+    payload = {
+        "id": 548380009,
+        "name": "Gamma Goods",
+        "domain": shop,
+        "myshopify_domain": shop,
+        "country_code": "US",
+        "currency": "USD",
+        "iana_timezone": "America/New_York",
+        "timezone": "(GMT-05:00) Eastern Time (US & Canada)",
+    }
+    payload.update(fields)
+    return payload
+
+
 @dataclass
 class RecordedRequest:
     method: str
@@ -109,6 +176,7 @@ class FakeShopify:
         self.clock = time.time  # tests may replace it to age tokens
         self.requests: list[RecordedRequest] = []
         self.customers: dict[str, list[dict]] = {}
+        self.shop_info: dict[str, dict] = {}  # GraphQL `shop` per shop (default below)
         self.consent_updates: list[dict] = []
         self.bulk_operations: dict[str, dict] = {}
         self.access_tokens: dict[str, tuple[str, float | None]] = {}  # token -> (shop, expiry)
@@ -149,6 +217,9 @@ class FakeShopify:
             "lastName": None,
             "email": None,
             "tags": [],
+            "numberOfOrders": "0",  # UnsignedInt64: serialised as a string
+            "amountSpent": {"amount": "0.0", "currencyCode": "USD"},
+            "lastOrder": None,
             "defaultPhoneNumber": None,
         }
         if phone:
@@ -281,9 +352,20 @@ class FakeShopify:
             return {"currentBulkOperation": copy.deepcopy(self.bulk_operations.get(shop))}
         if "customerSmsMarketingConsentUpdate" in query:
             return {"customerSmsMarketingConsentUpdate": self._consent(shop, variables)}
+        if re.search(r"\bshop\s*\{", query):
+            return {"shop": copy.deepcopy(self._shop(shop))}
         if re.search(r"\bcustomers\s*\(", query):
             return {"customers": self._customers_page(shop, variables)}
         raise GraphQLFailure("FakeShopify does not support this query")
+
+    def _shop(self, shop: str) -> dict:
+        default = {
+            "name": shop.split(".")[0].title(),
+            "ianaTimezone": "America/New_York",
+            "currencyCode": "USD",
+            "billingAddress": {"countryCodeV2": "US"},
+        }
+        return self.shop_info.get(shop, default)
 
     def _customers_page(self, shop: str, variables: dict) -> dict:
         first = int(variables.get("first") or 0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 # No ini file or conftest puts the repo root on sys.path for `pytest --noconftest`.
@@ -16,7 +16,9 @@ from werkzeug.datastructures import Headers
 from astronote.integrations.shopify.webhooks import (
     HMAC_HEADER,
     InvalidWebhook,
+    is_stale,
     parse_headers,
+    payload_shop_mismatch,
     verify_webhook_hmac,
 )
 from tests.fakes.shopify_server import signed_webhook
@@ -171,3 +173,37 @@ def test_compliance_topics_parse():
     ):
         _, headers = signed_webhook(SECRET, topic, SHOP, {"shop_domain": SHOP})
         assert parse_headers(headers).topic == topic
+
+
+def test_customer_event_topics_use_a_dot_and_parse():
+    for topic in ("customer.tags_added", "customer.tags_removed"):
+        _, headers = signed_webhook(SECRET, topic, SHOP, {"customerId": "gid://shopify/Customer/1"})
+        assert parse_headers(headers).topic == topic
+    for bad in ("customer.", ".tags_added", "customer..tags", "customer.tags added"):
+        _, headers = signed_webhook(SECRET, bad, SHOP, {})
+        with pytest.raises(InvalidWebhook):
+            parse_headers(headers)
+
+
+def test_staleness_follows_shopifys_four_hour_retry_window():
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+    def parsed(hours_ago):
+        _, headers = delivery()
+        headers["X-Shopify-Triggered-At"] = (now - timedelta(hours=hours_ago)).isoformat()
+        return parse_headers(headers)
+
+    assert not is_stale(parsed(4), now)  # Shopify's last retry
+    assert is_stale(parsed(5.1), now)
+    _, headers = delivery()
+    del headers["X-Shopify-Triggered-At"]
+    assert not is_stale(parse_headers(headers), now)  # not every topic carries it
+
+
+def test_payload_shop_must_be_the_header_shop():
+    _, headers = delivery()
+    parsed = parse_headers(headers)
+    assert not payload_shop_mismatch(parsed, {"id": 1})  # topics that do not name the shop
+    assert not payload_shop_mismatch(parsed, {"shop_domain": SHOP.upper()})
+    assert payload_shop_mismatch(parsed, {"shop_domain": "other.myshopify.com"})
+    assert payload_shop_mismatch(parsed, {"shop_domain": ["x"]})

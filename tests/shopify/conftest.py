@@ -15,6 +15,7 @@ SHOP = "gamma.myshopify.com"
 def shopify(fake_shopify):
     """The session's fake Shopify, with per-test state cleared."""
     fake_shopify.customers.clear()
+    fake_shopify.shop_info.clear()
     fake_shopify.consent_updates.clear()
     fake_shopify.requests.clear()
     fake_shopify._throttles.clear()

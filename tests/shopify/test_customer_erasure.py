@@ -10,6 +10,7 @@ from astronote.models import (
     Message,
     StorefrontSubmission,
 )
+from tests.fakes.shopify_server import consent_payload, customer_payload
 from tests.shopify.conftest import SHOP
 
 ADA, BOB = "+14155550101", "+14155550102"
@@ -85,8 +86,11 @@ def test_a_queued_one_off_message_gives_its_credits_back(installed, deliver, db)
     from astronote.services import credits
     from astronote.services.sending import single as single_send
 
-    subscribed = {"state": "subscribed", "consent_updated_at": "2026-11-01T00:00:00Z"}
-    deliver("customers/create", {"id": 501, "phone": ADA, "sms_marketing_consent": subscribed})
+    deliver("customers/create", customer_payload(501, ADA))
+    deliver(
+        "customers_marketing_consent/update",
+        consent_payload(501, ADA, updated_at="2026-11-01T00:00:00Z"),
+    )
     credits.grant(installed.id, 100, "grant", "test")
     contact = db.session.execute(select(Contact).filter_by(phone=ADA)).scalar_one()
     reply = single_send.queue_single(installed, contact, "Your order is on its way", "reply")

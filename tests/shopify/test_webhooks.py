@@ -12,7 +12,7 @@ from astronote.models import (
     Shop,
     WebhookEvent,
 )
-from tests.fakes.shopify_server import signed_webhook
+from tests.fakes.shopify_server import consent_payload, customer_payload, signed_webhook
 from tests.shopify.conftest import SHOP, as_json, iso
 
 
@@ -95,14 +95,10 @@ def test_shop_redact_erases_everything_and_logs_it(installed, deliver, db):
 
 
 def test_customer_redact_erases_that_customer_only(installed, deliver, db):
+    deliver("customers/create", customer_payload(501, "+14155550101", email="ada@example.com"))
     deliver(
-        "customers/create",
-        {
-            "id": 501,
-            "phone": "+14155550101",
-            "email": "ada@example.com",
-            "sms_marketing_consent": {"state": "subscribed", "consent_updated_at": iso(-5)},
-        },
+        "customers_marketing_consent/update",
+        consent_payload(501, "+14155550101", updated_at=iso(-5)),
     )
     deliver("customers/create", {"id": 502, "phone": "+14155550102"})
     assert _count(db, ConsentEvent) == 1
@@ -122,15 +118,8 @@ def test_customer_redact_erases_that_customer_only(installed, deliver, db):
 
 
 def test_data_request_builds_an_export_the_merchant_can_download(installed, deliver, client, db):
-    deliver(
-        "customers/create",
-        {
-            "id": 601,
-            "phone": "+14155550101",
-            "first_name": "Ada",
-            "sms_marketing_consent": {"state": "subscribed"},
-        },
-    )
+    deliver("customers/create", customer_payload(601, "+14155550101", first_name="Ada"))
+    deliver("customers_marketing_consent/update", consent_payload(601, "+14155550101"))
     deliver(
         "customers/data_request",
         {
@@ -154,35 +143,16 @@ def test_data_request_builds_an_export_the_merchant_can_download(installed, deli
     assert _count(db, ComplianceRecord, topic="customers/data_request") == 1
 
 
-def test_customer_update_takes_newer_consent_but_never_older(installed, deliver, db):
-    deliver(
-        "customers/create",
-        {
-            "id": 7,
-            "phone": "+14155550107",
-            "sms_marketing_consent": {"state": "subscribed", "consent_updated_at": iso(-60)},
-        },
-    )
-    contact = _contact(db, "+14155550107")
+def test_consent_topic_takes_newer_consent_but_never_older(installed, deliver, db):
+    phone = "+14155550107"
+    topic = "customers_marketing_consent/update"
+    deliver(topic, consent_payload(7, phone, "subscribed", iso(-60)))
+    contact = _contact(db, phone)
     assert contact.consent_state == "subscribed" and contact.shopify_customer_id == 7
-    deliver(
-        "customers/update",
-        {
-            "id": 7,
-            "phone": "+14155550107",
-            "sms_marketing_consent": {"state": "not_subscribed", "consent_updated_at": iso(-120)},
-        },
-    )
-    assert _contact(db, "+14155550107").consent_state == "subscribed"  # stale: ignored
-    deliver(
-        "customers/update",
-        {
-            "id": 7,
-            "phone": "+14155550107",
-            "sms_marketing_consent": {"state": "unsubscribed", "consent_updated_at": iso(-1)},
-        },
-    )
-    assert _contact(db, "+14155550107").consent_state == "unsubscribed"
+    deliver(topic, consent_payload(7, phone, "not_subscribed", iso(-120)))
+    assert _contact(db, phone).consent_state == "subscribed"  # stale: ignored
+    deliver(topic, consent_payload(7, phone, "unsubscribed", iso(-1)))
+    assert _contact(db, phone).consent_state == "unsubscribed"
 
 
 def test_order_links_contact_and_recovers_only_its_checkout(installed, deliver, db):

@@ -187,13 +187,21 @@ query CustomersWithPhone($first: Int!, $after: String, $query: String) {
   customers(first: $first, after: $after, query: $query) {
     pageInfo { hasNextPage endCursor }
     nodes {
-      id firstName lastName email tags
+      id firstName lastName email tags numberOfOrders
+      amountSpent { amount currencyCode }
+      lastOrder { createdAt }
       defaultPhoneNumber {
         phoneNumber
         smsMarketingConsent { state optInLevel collectedFrom updatedAt }
       }
     }
   }
+}
+"""
+
+SHOP_FACTS = """
+query ShopFacts {
+  shop { name ianaTimezone currencyCode billingAddress { countryCodeV2 } }
 }
 """
 
@@ -222,6 +230,17 @@ def customers_page(
     page = client.execute(shop, token, CUSTOMERS_WITH_PHONE, variables)["customers"]
     info = page["pageInfo"]
     return page["nodes"], (info["endCursor"] if info["hasNextPage"] else None)
+
+
+def shop_facts(client: AdminApiClient, shop: str, token: str) -> dict:
+    """The shop's name, IANA time zone, currency and country code (None when unknown)."""
+    data = client.execute(shop, token, SHOP_FACTS)["shop"] or {}
+    return {
+        "name": data.get("name"),
+        "timezone": data.get("ianaTimezone"),
+        "currency": data.get("currencyCode"),
+        "country": (data.get("billingAddress") or {}).get("countryCodeV2"),
+    }
 
 
 def iter_customers_with_phone(

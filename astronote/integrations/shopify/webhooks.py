@@ -16,14 +16,21 @@ import hmac
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from astronote.integrations.shopify.session_tokens import is_shop_domain
 
 HMAC_HEADER = "X-Shopify-Hmac-Sha256"
-TOPIC = re.compile(r"^[a-z0-9_]+(/[a-z0-9_]+)+$")
+# "orders/create", and the customer event family's dotted form, "customer.tags_added".
+TOPIC = re.compile(r"^[a-z0-9_]+([/.][a-z0-9_]+)+$")
 API_VERSION = re.compile(r"^(\d{4}-\d{2}|unstable)$")
 MAX_ID_LENGTH = 255  # ids become unique database keys for dedupe
+# Shopify retries a failed delivery 8 times over 4 hours (changelog "Updates to webhook
+# retry mechanism", 2024-09), always with the original X-Shopify-Triggered-At. Anything
+# older cannot be one of Shopify's deliveries: it is a replay. One hour of margin covers
+# clock skew and a slow last retry.
+RETRY_HORIZON = timedelta(hours=4)
+STALE_AFTER = RETRY_HORIZON + timedelta(hours=1)
 
 
 class InvalidWebhook(Exception):
@@ -118,3 +125,18 @@ def parse_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> Web
         event_id=_identifier(lowered, "X-Shopify-Event-Id", required=False),
         triggered_at=_triggered_at(lowered),
     )
+
+
+def is_stale(delivery: WebhookDelivery, now: datetime | None = None) -> bool:
+    """True when the delivery was triggered longer ago than Shopify ever retries."""
+    if delivery.triggered_at is None:
+        return False
+    return (now or datetime.now(UTC)) - delivery.triggered_at > STALE_AFTER
+
+
+def payload_shop_mismatch(delivery: WebhookDelivery, payload: dict) -> bool:
+    """True when the payload names a shop (`shop_domain`) other than the header's."""
+    named = payload.get("shop_domain")
+    if named is None:
+        return False
+    return not isinstance(named, str) or named.strip().lower() != delivery.shop_domain

@@ -2,8 +2,10 @@
 
 - `shops`: install (or reactivate) from a verified session, and shop settings;
 - `tokens`: offline access tokens, encrypted at rest and refreshed;
-- `webhook_events`: record each delivery once, then apply it by topic;
-- `customers`, `customer_sync`: Shopify customers to contacts, resumable;
+- `webhook_events`, `webhook_topics`: record each delivery once, apply it by topic, and
+  mark the ones that keep failing `dead`;
+- `customers`, `customer_payloads`, `customer_tags`, `customer_sync`: Shopify customers
+  to contacts (consent, tags, order statistics), resumable;
 - `orders`: order and checkout facts;
 - `consent_writeback`: consent changed here, written back to Shopify;
 - `gdpr`, `gdpr_erasure`: the mandatory GDPR topics.

@@ -1,5 +1,6 @@
 """Pull the shop's Shopify customers that have phones, page by page, resumable.
 
+It first reads the shop's time zone, currency and country (committed on their own).
 Each page commits with its cursor, so a retried task continues where it stopped.
 The Admin API client already backs off on Shopify's cost-based throttling.
 
@@ -13,10 +14,11 @@ import logging
 from sqlalchemy import select
 
 from astronote.extensions import db
-from astronote.integrations.shopify.admin_api import customers_page
+from astronote.integrations.shopify.admin_api import AdminApiError, customers_page, shop_facts
 from astronote.models import CustomerSync, Shop, now_utc
 from astronote.services.contacts import counts as contact_counts
 from astronote.services.scoped import get_owned
+from astronote.services.shopify import customer_payloads, shops
 from astronote.services.shopify import customers as shopify_customers
 from astronote.services.shopify import tokens as shop_tokens
 
@@ -58,6 +60,7 @@ def run(sync_id: int) -> None:
     sync.status = "running"
     db.session.commit()
     try:
+        _read_shop_facts(shop)
         while True:
             nodes, next_cursor = shop_tokens.with_admin_api(
                 shop,
@@ -74,8 +77,24 @@ def run(sync_id: int) -> None:
     _finish(sync, "completed", None)
 
 
+def _read_shop_facts(shop: Shop) -> None:
+    """Time zone, currency and country, so a new shop is not left on UTC/USD. The sync runs
+    right after install; a failure here must not cost the merchant their customers."""
+    try:
+        facts = shop_tokens.with_admin_api(
+            shop, lambda client, token: shop_facts(client, shop.shop_domain, token)
+        )
+    except AdminApiError as exc:
+        log.warning("shop facts for %s not read: %s", shop.shop_domain, exc)
+        return
+    shops.apply_facts(shop, facts["timezone"], facts["currency"], facts["country"])
+    if facts["name"] and not shop.name:
+        shop.name = str(facts["name"])[:255]
+    db.session.commit()
+
+
 def _apply_page(shop: Shop, sync: CustomerSync, nodes: list[dict], next_cursor) -> None:
-    customers = [shopify_customers.from_graphql(shop, node) for node in nodes]
+    customers = [customer_payloads.from_graphql(shop, node) for node in nodes]
     written = shopify_customers.upsert(shop, [c for c in customers if c])
     sync.pages += 1
     sync.seen += len(nodes)

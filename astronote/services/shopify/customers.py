@@ -1,108 +1,21 @@
 """Shopify customers -> contacts, with their SMS consent, a page (<=250) at a time.
 
 Consent rule: Shopify's state wins only when it is newer than ours, so a STOP
-recorded in Astronote is never undone by a stale customers/update delivery.
+recorded in Astronote is never undone by a stale consent delivery. The payload readers
+(which field comes from which topic or query) live in `customer_payloads`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import or_, select
 
 from astronote.extensions import db
 from astronote.models import ConsentEvent, ConsentSource, ConsentState, Contact, Shop, now_utc
 from astronote.services.contacts import counts as contact_counts
-from astronote.services.contacts.fields import FieldError, clean_email, clean_name
-from astronote.services.contacts.phones import InvalidPhone, normalize_phone
-
-SHOPIFY_STATES = {
-    "subscribed": ConsentState.SUBSCRIBED,
-    "pending": ConsentState.PENDING,
-    "not_subscribed": ConsentState.NOT_SUBSCRIBED,
-    "unsubscribed": ConsentState.UNSUBSCRIBED,
-    "redacted": ConsentState.UNSUBSCRIBED,  # never market to a redacted number
-}
-
-
-@dataclass
-class ShopifyCustomer:
-    customer_id: int
-    phone: str
-    first_name: str | None
-    last_name: str | None
-    email: str | None
-    consent: str | None
-    consent_updated_at: datetime | None
-    evidence: str
-
-
-def _gid_to_id(value) -> int:
-    return int(str(value).rsplit("/", 1)[-1])
-
-
-def _when(value) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-    except ValueError:
-        return None
-
-
-def _customer(shop: Shop, cid, phone, first, last, email, consent: dict | None, via: str):
-    try:
-        e164 = normalize_phone(phone, shop.default_region)
-        first, last, email = clean_name(first, "First"), clean_name(last, "Last"), _email(email)
-    except (InvalidPhone, FieldError):
-        return None
-    consent = consent or {}
-    state = SHOPIFY_STATES.get(str(consent.get("state") or "").lower())
-    updated = _when(consent.get("updatedAt") or consent.get("consent_updated_at"))
-    level = consent.get("optInLevel") or consent.get("opt_in_level") or "unknown"
-    source = consent.get("collectedFrom") or consent.get("consent_collected_from") or "unknown"
-    evidence = f"Shopify {via}: customer {cid}, opt-in level {level}, collected from {source}"
-    return ShopifyCustomer(
-        _gid_to_id(cid), e164, first, last, email, state.value if state else None, updated, evidence
-    )
-
-
-def _email(value) -> str | None:
-    try:
-        return clean_email(value)
-    except FieldError:
-        return None  # a bad email must not cost us the phone
-
-
-def from_graphql(shop: Shop, node: dict) -> ShopifyCustomer | None:
-    phone = node.get("defaultPhoneNumber") or {}
-    return _customer(
-        shop,
-        node.get("id"),
-        phone.get("phoneNumber"),
-        node.get("firstName"),
-        node.get("lastName"),
-        node.get("email"),
-        phone.get("smsMarketingConsent"),
-        "customer sync",
-    )
-
-
-def from_webhook(shop: Shop, payload: dict) -> ShopifyCustomer | None:
-    default = payload.get("default_phone_number") or {}
-    phone = payload.get("phone") or (
-        default.get("phone_number") if isinstance(default, dict) else None
-    )
-    return _customer(
-        shop,
-        payload.get("id"),
-        phone,
-        payload.get("first_name"),
-        payload.get("last_name"),
-        payload.get("email"),
-        payload.get("sms_marketing_consent"),
-        "webhook",
-    )
+from astronote.services.shopify import customer_tags
+from astronote.services.shopify.customer_payloads import ShopifyCustomer
 
 
 def upsert(shop: Shop, customers: list[ShopifyCustomer]) -> int:
@@ -118,6 +31,7 @@ def upsert(shop: Shop, customers: list[ShopifyCustomer]) -> int:
     existing = {c.phone: c for c in db.session.execute(query).scalars()}
     deltas: Counter = Counter()
     changed: list[tuple[Contact, ShopifyCustomer]] = []
+    tagged: list[tuple[Contact, list[str]]] = []
     for customer in by_phone.values():
         contact = existing.get(customer.phone)
         if contact is None:
@@ -130,7 +44,10 @@ def upsert(shop: Shop, customers: list[ShopifyCustomer]) -> int:
             deltas[contact.consent_state] += 1
         if _apply(contact, customer, deltas):
             changed.append((contact, customer))
+        if customer.tags is not None:
+            tagged.append((contact, customer.tags))
     db.session.flush()  # one flush gives every new contact its id
+    customer_tags.replace(shop, {contact.id: tags for contact, tags in tagged})
     db.session.add_all(
         ConsentEvent(
             shop_id=shop.id,
@@ -152,6 +69,7 @@ def _apply(contact: Contact, customer: ShopifyCustomer, deltas: Counter) -> bool
     contact.first_name = customer.first_name or contact.first_name
     contact.last_name = customer.last_name or contact.last_name
     contact.email = customer.email or contact.email
+    _apply_order_stats(contact, customer)
     if customer.consent is None or customer.consent == contact.consent_state:
         return False
     ours = contact.consent_updated_at
@@ -164,3 +82,13 @@ def _apply(contact: Contact, customer: ShopifyCustomer, deltas: Counter) -> bool
     contact.consent_source = ConsentSource.SHOPIFY.value
     contact.consent_updated_at = theirs
     return True
+
+
+def _apply_order_stats(contact: Contact, customer: ShopifyCustomer) -> None:
+    """Shopify's lifetime figures replace ours: they include orders placed before install."""
+    if customer.orders_count is not None:
+        contact.orders_count = customer.orders_count
+    if customer.amount_spent is not None:
+        contact.amount_spent = customer.amount_spent
+    if customer.last_order_at is not None:
+        contact.last_order_at = customer.last_order_at

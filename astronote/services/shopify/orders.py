@@ -77,6 +77,9 @@ def record_order(shop: Shop, payload: dict) -> Order | None:
     db.session.add(order)
     if contact is not None:
         contact.orders_count += 1
+        spent = order.total_price
+        if spent is not None and spent.is_finite() and 0 <= spent < 10**11:
+            contact.amount_spent = (contact.amount_spent or 0) + spent
         contact.first_order_at = min(filter(None, [contact.first_order_at, ordered_at]))
         contact.last_order_at = max(filter(None, [contact.last_order_at, ordered_at]))
     if order.checkout_token:  # only this checkout is recovered, never the whole shop's

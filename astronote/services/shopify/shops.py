@@ -42,6 +42,29 @@ def install(session: ShopSession) -> tuple[Shop, bool]:
     return shop, True
 
 
+def apply_facts(shop: Shop, timezone, currency, country) -> None:
+    """The shop's own time zone (IANA), currency and country, as Shopify reports them.
+
+    Read at install (GraphQL `shop`) and on `shop/update`. A value we cannot use is
+    skipped, so a bad field never blanks a good setting.
+    """
+    if isinstance(timezone, str) and timezone in zoneinfo.available_timezones():
+        shop.timezone = timezone
+    if isinstance(currency, str) and len(currency) == 3 and currency.isalpha():
+        shop.currency = currency.upper()
+    if isinstance(country, str) and country.upper() in phonenumbers.SUPPORTED_REGIONS:
+        shop.country = country.upper()
+
+
+def apply_shop_update(shop: Shop, payload: dict) -> None:
+    """shop/update: the REST shop resource (`iana_timezone`, `currency`, `country_code`)."""
+    apply_facts(
+        shop, payload.get("iana_timezone"), payload.get("currency"), payload.get("country_code")
+    )
+    if isinstance(payload.get("name"), str) and payload["name"].strip():
+        shop.name = payload["name"].strip()[:255]
+
+
 def uninstall(shop: Shop) -> None:
     """app/uninstalled: stop everything and forget the (already revoked) tokens; keep data."""
     shop.is_active = False

@@ -1,0 +1,57 @@
+"""What each subscribed Shopify topic does (API 2026-10 payloads). Flush only.
+
+Customer webhooks changed in 2025-01: `customers/create|update` carry neither consent nor
+tags, so consent comes from `customers_marketing_consent/update` and tags from
+`customer.tags_added` / `customer.tags_removed` (payload `customerId` (a GID), `tags`,
+`occurredAt`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from astronote.models import Shop, WebhookEvent
+from astronote.services.shopify import customer_payloads, customer_tags, orders, shops
+from astronote.services.shopify import customers as shopify_customers
+from astronote.services.shopify import gdpr as compliance
+
+log = logging.getLogger("astronote.webhooks")
+
+
+def _uninstalled(shop: Shop, payload: dict, event: WebhookEvent) -> None:
+    if event.triggered_at and shop.installed_at > event.triggered_at:
+        log.info("stale app/uninstalled for %s ignored: reinstalled since", shop.shop_domain)
+        return
+    shops.uninstall(shop)
+
+
+def _customer_changed(shop: Shop, payload: dict, event: WebhookEvent) -> None:
+    shopify_customers.upsert(shop, [customer_payloads.from_webhook(shop, payload)])
+
+
+def _consent_changed(shop: Shop, payload: dict, event: WebhookEvent) -> None:
+    shopify_customers.upsert(shop, [customer_payloads.from_consent_webhook(shop, payload)])
+
+
+def _tag_change(apply):
+    def handle(shop: Shop, payload: dict, event: WebhookEvent) -> None:
+        customer_id = customer_payloads.customer_id(payload.get("customerId"))
+        apply(shop, customer_id, customer_tags.normalise(payload.get("tags")))
+
+    return handle
+
+
+HANDLERS = {
+    "app/uninstalled": _uninstalled,
+    "shop/update": lambda shop, p, e: shops.apply_shop_update(shop, p),
+    "customers/create": _customer_changed,
+    "customers/update": _customer_changed,
+    "customers_marketing_consent/update": _consent_changed,
+    "customer.tags_added": _tag_change(customer_tags.add),
+    "customer.tags_removed": _tag_change(customer_tags.remove),
+    "customers/redact": lambda shop, p, e: compliance.redact_customer(shop, p, e.webhook_id),
+    "customers/data_request": lambda shop, p, e: compliance.export_customer(shop, p, e.webhook_id),
+    "orders/create": lambda shop, p, e: orders.record_order(shop, p),
+    "checkouts/create": lambda shop, p, e: orders.record_checkout(shop, p),
+    "checkouts/update": lambda shop, p, e: orders.record_checkout(shop, p),
+}
