@@ -31,7 +31,10 @@ seed: migrate
 	$(BIN)/flask --app wsgi astronote seed-demo
 
 ## Start web (gunicorn) and worker (huey_consumer) on embedded defaults.
-run: seed
+## The ports are checked first: a busy one stops here, before migrating or seeding.
+run: $(BIN)/.runtime
+	@$(BIN)/python -m astronote.devtools.ports PORT=$(PORT) MITTO_SIM_PORT=$(MITTO_SIM_PORT)
+	@$(MAKE) --no-print-directory seed
 	@echo ""
 	@echo "  Astronote is starting on http://127.0.0.1:$(PORT)/"
 	@echo "  (development sign-in: http://127.0.0.1:$(PORT)/dev/sign-in;"

@@ -48,6 +48,7 @@ def register_blueprints(app: Flask) -> None:
         provider_callbacks,
         public,
         settings,
+        submissions,
         webhooks,
     )
 
@@ -59,6 +60,7 @@ def register_blueprints(app: Flask) -> None:
         imports,
         campaigns,
         inbox,
+        submissions,
         settings,
         webhooks,
         provider_callbacks,

@@ -55,3 +55,4 @@ class StorefrontSubmission(Base):
     message: Mapped[str] = mapped_column(Text)
     ip_address: Mapped[str | None] = mapped_column(String(45))
     created_at: Mapped[datetime] = mapped_column(default=now_utc)
+    handled_at: Mapped[datetime | None]  # the merchant marked it dealt with

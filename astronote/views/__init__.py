@@ -3,10 +3,13 @@
 import phonenumbers
 from flask import Flask, g
 
+from astronote.services import timezones
+
 NAV_ITEMS = (
     ("Contacts", "contacts.index"),
     ("Campaigns", "campaigns.index"),
     ("Inbox", "inbox.index"),
+    ("Submissions", "submissions.index"),
     ("Settings", "settings.edit"),
 )
 
@@ -18,6 +21,12 @@ def init_app(app: Flask) -> None:
         # session token, or any production page. Development and tests run offline.
         embedded = g.get("session_token") is not None or app.config["ASTRONOTE_ENV"] == "production"
         return {"embedded": embedded, "nav_items": NAV_ITEMS}
+
+    @app.template_filter("shop_time")
+    def _shop_time(moment) -> str:
+        """Every time a page shows: the signed-in shop's zone, labelled with its name."""
+        shop = g.get("shop")
+        return timezones.shown(moment, shop.timezone if shop is not None else None)
 
     @app.template_filter("region_option")
     def _region_option(code: str) -> tuple[str, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, render_template, request
+from flask import Blueprint, current_app, g, render_template, request, send_from_directory
 
 from astronote.auth import load_shop
 from astronote.htmx import render
@@ -22,6 +22,14 @@ def patch_id_token():
     shop = request.args.get("shop", "")
     ancestors = f"https://{shop} https://admin.shopify.com" if is_shop_domain(shop) else "'none'"
     response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors};"
+    return response
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page links; answer it from static/."""
+    response = send_from_directory(current_app.static_folder, "favicon.ico", max_age=86400)
+    response.mimetype = "image/x-icon"
     return response
 
 

@@ -130,7 +130,7 @@ def test_list_shows_conversations_newest_first_with_unread_counts(
     assert inbox.unread_total(shop) == 3
     # the nav offers the inbox between Campaigns and Settings
     nav = re.findall(r'<s-link href="/(\w+)"', body)  # embedded: App Bridge's nav menu
-    assert nav == ["contacts", "campaigns", "inbox", "settings"]
+    assert nav == ["contacts", "campaigns", "inbox", "submissions", "settings"]
 
 
 def test_latest_message_may_be_ours(client, doc_auth, db, shop, people):

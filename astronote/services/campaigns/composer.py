@@ -7,14 +7,13 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from werkzeug.datastructures import MultiDict
 
 from astronote.errors import ValidationFailed
 from astronote.extensions import db
 from astronote.models import Campaign, CampaignStatus, Contact, Gender, Message, Shop
-from astronote.services import credits
+from astronote.services import credits, timezones
 from astronote.services.campaigns import audience as audiences
 from astronote.services.campaigns import lifecycle as campaigns
 from astronote.services.campaigns import stats as campaign_stats
@@ -57,8 +56,12 @@ def failed_csv_lines(campaign: Campaign) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def local_time(shop: Shop, moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
-    return moment.astimezone(ZoneInfo(shop.timezone)).strftime(fmt) if moment else ""
+def local_time(shop: Shop, moment: datetime | None, fmt: str | None = None) -> str:
+    """Shown in the shop's zone with its name (the one rule of `timezones.shown`); with
+    `fmt`, unlabelled for a form input."""
+    if fmt is None:
+        return timezones.shown(moment, shop.timezone)
+    return timezones.in_zone(moment, shop.timezone, fmt)
 
 
 def _iso(day) -> str:
