@@ -182,6 +182,7 @@ class Bench:
                 quiet_start=dtime(0, 0),  # start == end: no quiet period at all
                 quiet_end=dtime(0, 0),
                 frequency_cap_hours=0,
+                sender_id="+14155550100",  # US carriers refuse alphanumeric senders
             )
             db.session.add(shop)
             db.session.flush()

@@ -10,7 +10,7 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 from sqlalchemy import select
 
 from astronote.extensions import db
-from astronote.models import ConsentState, Shop
+from astronote.models import ConsentState, Shop, ShopSenderNumber
 from astronote.services import credits
 from astronote.services.contacts import counts as contact_counts
 from astronote.services.contacts.csv_rows import ContactRecord
@@ -18,6 +18,9 @@ from astronote.services.contacts.upsert import write_batch
 
 DEMO_DOMAIN = "astronote-demo.myshopify.com"
 DEMO_CREDITS = 10_000
+# US and Canadian carriers refuse alphanumeric senders: the demo's US contacts get texted
+# from this (fictional, 555-01xx) number, the others from the default alphanumeric sender.
+DEMO_NUMBER = "+12125550199"
 FIRST = [
     "Maria",
     "Eleni",
@@ -92,9 +95,10 @@ def _record(rng: random.Random, line: int) -> ContactRecord:
 
 
 def seed_demo_shop(contacts: int = 300, seed: int = 7) -> tuple[Shop, bool]:
-    """Create the demo shop and its contacts once; later calls change nothing."""
+    """Create the demo shop and its contacts once; later calls only repair its senders."""
     shop = db.session.execute(select(Shop).filter_by(shop_domain=DEMO_DOMAIN)).scalar_one_or_none()
     if shop is not None:
+        _repair_senders(shop)
         return shop, False
     shop = Shop(
         shop_domain=DEMO_DOMAIN,
@@ -102,10 +106,10 @@ def seed_demo_shop(contacts: int = 300, seed: int = 7) -> tuple[Shop, bool]:
         is_demo=True,
         default_region="US",
         timezone="America/New_York",
-        sender_id="Astronote",
     )
     db.session.add(shop)
     db.session.flush()
+    db.session.add(ShopSenderNumber(number=DEMO_NUMBER, shop_id=shop.id))
     rng = random.Random(seed)
     records = {r.phone: r for r in (_record(rng, i + 2) for i in range(contacts))}
     fields = {"first_name", "last_name", "email", "gender", "birth_date", "consent", "tags"}
@@ -114,3 +118,12 @@ def seed_demo_shop(contacts: int = 300, seed: int = 7) -> tuple[Shop, bool]:
     credits.grant(shop.id, DEMO_CREDITS, "demo-seed", "Demo credits")
     db.session.commit()
     return shop, True
+
+
+def _repair_senders(shop: Shop) -> None:
+    """Demo shops seeded before senders were checked had "Astronote" for US numbers."""
+    if shop.sender_id and not shop.sender_id.startswith("+"):
+        shop.sender_id = None
+    if db.session.get(ShopSenderNumber, DEMO_NUMBER) is None:
+        db.session.add(ShopSenderNumber(number=DEMO_NUMBER, shop_id=shop.id))
+    db.session.commit()

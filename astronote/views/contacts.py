@@ -64,7 +64,8 @@ def _evidence() -> str:
 
 @bp.get("/new")
 def new():
-    return _form_page()
+    # Not subscribed until the merchant says otherwise and attests the consent.
+    return _form_page(form={"consent_state": ConsentState.NOT_SUBSCRIBED.value})
 
 
 @bp.post("")
@@ -100,7 +101,7 @@ def edit(contact_id: int):
 def update(contact_id: int):
     contact = contacts.get_contact(g.shop, contact_id)
     try:
-        data = contacts.parse_form(request.form, g.shop.default_region)
+        data = contacts.parse_form(request.form, g.shop.default_region, contact.consent_state)
         with unit_of_work():
             consent_changed = contacts.update_contact(g.shop, contact, data, _evidence())
     except (ValidationFailed, IntegrityError) as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, abort, jsonify, render_template, request
+from sqlalchemy.exc import IntegrityError
 
 from astronote.errors import ValidationFailed
 from astronote.extensions import db
@@ -21,6 +22,8 @@ from astronote.views.unit_of_work import unit_of_work
 
 bp = Blueprint("public", __name__)
 STOREFRONT_ORIGIN = re.compile(r"^https://[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+# Per shop, on top of per IP: a busy store's sign-ups fit; a script's do not.
+OPT_IN_SHOP_RULES = ("60/minute", "1000/hour")
 
 
 def _ip() -> str:
@@ -66,13 +69,38 @@ def _cors(response):
     return response
 
 
-def _form():
+def _body():
+    """The body as JSON (None if it does not parse) or as a form."""
     return request.get_json(silent=True) if request.is_json else request.form
 
 
-def _limited(name: str, rule: str):
-    if not public_limits.allow(name, rule, _ip()):
-        return _cors(jsonify(error="rate_limited", message="Too many requests; try later.")), 429
+def _error(status: int, **body):
+    return _cors(jsonify(**body)), status
+
+
+def _limited(name: str, rule: str, key: str | None = None):
+    if not public_limits.allow(name, rule, key or _ip()):
+        return _error(429, error="rate_limited", message="Too many requests; try later.")
+    return None
+
+
+def _payload():
+    """The body's fields, or the 400 answer that says what is wrong with their shape."""
+    try:
+        return storefront.read_payload(_body()), None
+    except storefront.InvalidPayload as exc:
+        return None, _error(400, error="invalid_payload", message=str(exc))
+    except ValidationFailed as exc:
+        message = "Some fields have the wrong type."
+        return None, _error(400, error="invalid", message=message, fields=exc.field_errors)
+
+
+def _shop_limited(form: dict):
+    """Per-shop limits: one store's form cannot be used to text the world at our cost."""
+    shop_key = (form.get("shop") or "").strip().lower()[:255] or "none"
+    for rule in OPT_IN_SHOP_RULES:
+        if (limited := _limited("opt-in-shop", rule, shop_key)) is not None:
+            return limited
     return None
 
 
@@ -82,9 +110,11 @@ def opt_in():
         return _cors(jsonify()), 204
     if (limited := _limited("opt-in", "10/minute")) is not None:
         return limited
-    form = _form()
-    if not isinstance(form, dict) and not hasattr(form, "get"):
-        return _cors(jsonify(error="invalid_payload")), 400
+    form, invalid = _payload()
+    if invalid is not None:
+        return invalid
+    if (limited := _shop_limited(form)) is not None:
+        return limited
     agent = (request.user_agent.string or "")[:200]
     evidence = f"Storefront form ({form.get('source') or 'theme'}): IP {_ip()}, {agent}"
     try:
@@ -92,7 +122,9 @@ def opt_in():
             shop = storefront.active_shop(form.get("shop"))
             contact, confirm = storefront.opt_in(shop, form, evidence)
     except ValidationFailed as exc:
-        return _cors(jsonify(error="invalid", fields=exc.field_errors)), 400
+        return _error(400, error="invalid", fields=exc.field_errors)
+    except IntegrityError:  # the same new number signed up twice at once: one of them won
+        return _error(409, error="conflict", message="A sign-up for this number is in progress.")
     if confirm:  # double opt-in: the YES reply completes it; the opt-in stands even if not
         from astronote.tasks.campaigns import send_single
 
@@ -108,13 +140,15 @@ def contact_form():
         return _cors(jsonify()), 204
     if (limited := _limited("contact", "5/minute")) is not None:
         return limited
-    form = _form() or {}
+    form, invalid = _payload()
+    if invalid is not None:
+        return invalid
     try:
         with unit_of_work():
             shop = storefront.active_shop(form.get("shop"))
             storefront.contact_form(shop, form, _ip())
     except ValidationFailed as exc:
-        return _cors(jsonify(error="invalid", fields=exc.field_errors)), 400
+        return _error(400, error="invalid", fields=exc.field_errors)
     return _cors(jsonify(status="received")), 200
 
 

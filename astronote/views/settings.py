@@ -13,6 +13,7 @@ from astronote.errors import ValidationFailed
 from astronote.htmx import STOP_POLLING, render, toast
 from astronote.services.messaging import keywords
 from astronote.services.messaging import settings as compliance_settings
+from astronote.services.sending import senders
 from astronote.services.shopify import customer_sync, gdpr, shops
 from astronote.tasks import shopify as tasks_shopify
 from astronote.views.unit_of_work import unit_of_work
@@ -41,6 +42,7 @@ def _page(form, errors=None, status=200, rules=None, rules_errors=None, section=
         regions=REGIONS,
         timezones=TIMEZONES,
         sync=customer_sync.latest(g.shop),
+        sender_warning=senders.warning_for(g.shop),
         exports=gdpr.recent_exports(g.shop),
     )
 
@@ -64,6 +66,9 @@ def update():
         settings = shops.validate_settings(request.form)
     except ValidationFailed as exc:
         return _page(request.form, exc.field_errors, status=422)
+    # The sender must work in the shop's own country (services/sending/senders.py).
+    if problem := senders.settings_error(settings.default_region, settings.sender_id):
+        return _page(request.form, {"sender_id": problem}, status=422)
     with unit_of_work():
         shops.update_settings(g.shop, settings)
     return toast(_page(request.form), "Settings saved")

@@ -6,5 +6,5 @@ from tests.sending.conftest import funded, mitto_sim, read, sim, subscribers  # 
 
 @pytest.fixture(autouse=True)
 def _fresh_public_limits():
-    """Per-IP limits live in process memory without Redis; each test starts clean."""
-    public_limits._memory.storage.reset()
+    """Public limits live in a shared file without Redis; each test starts clean."""
+    public_limits.reset()

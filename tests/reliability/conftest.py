@@ -198,6 +198,7 @@ class Harness:
                 shop_domain=f"rel-{tag}.myshopify.com",
                 name="Reliability",
                 timezone="UTC",
+                sender_id="+14155550100",  # US carriers refuse alphanumeric senders
                 quiet_start=dt_time(0, 0),
                 quiet_end=dt_time(0, 0),
             )

@@ -10,6 +10,7 @@ from astronote.models import Campaign, Message
 from astronote.services import credits
 from astronote.services.contacts.csv_rows import ContactRecord
 from astronote.services.contacts.upsert import write_batch
+from astronote.services.sending import throttle
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +25,7 @@ def mitto_sim():
 def sim(app, mitto_sim):
     """A clean simulator wired into the test app, with unthrottled limits."""
     mitto_sim.reset()
+    throttle.reset(app.config["MITTO_TRAFFIC_ACCOUNT_ID"])  # the queue's store outlives a test
     mitto_sim.update_config(
         {
             "error_5xx_rate": 0,
@@ -52,6 +54,7 @@ def funded(shop, db):
     credits.grant(shop.id, 1_000_000, "test-grant", "test credits")
     shop.quiet_start = shop.quiet_end = time(0, 0)
     shop.frequency_cap_hours = 0
+    shop.sender_id = "+14155550100"  # US carriers refuse alphanumeric senders
     db.session.commit()
     return shop
 

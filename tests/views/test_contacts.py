@@ -141,6 +141,7 @@ def test_create_normalises_phone_with_shop_region_and_saves_every_field(client, 
         gender="f",
         birth_date="1990-12-10",
         consent_state="subscribed",
+        consent_attested="on",
         tags="VIP, newsletter, vip",
     )
     path = hx_location(response)
@@ -323,6 +324,7 @@ def test_changing_consent_records_history_with_merchant_source(client, auth, doc
             "phone": "+14155550123",
             "first_name": "Ada",
             "consent_state": "subscribed",
+            "consent_attested": "on",
             "tags": "vip",
         },
         headers=auth,
@@ -907,7 +909,9 @@ def test_counter_rows_match_contacts_after_view_writes(client, auth, db, shop):
 
     ids = []
     for i, consent in enumerate(["subscribed", "pending", "subscribed", "unsubscribed"]):
-        response = post_contact(client, auth, phone=us_phone(i), consent_state=consent)
+        response = post_contact(
+            client, auth, phone=us_phone(i), consent_state=consent, consent_attested="on"
+        )
         ids.append(int(hx_location(response).rsplit("/", 1)[1]))
         assert counted() == real()
     client.post(

@@ -35,13 +35,24 @@ class ContactInput:
     birth_date: date | None = None
     consent_state: str = ConsentState.NOT_SUBSCRIBED.value
     tags: list[str] = field(default_factory=list)
+    consent_attested: bool = False  # the merchant ticked "this person agreed to SMS marketing"
 
 
 FORM_FIELDS = ("first_name", "last_name", "email", "gender", "birth_date", "tags")
+CHECKED = {"on", "1", "true", "yes"}
+ATTESTATION = "merchant attested the contact gave express consent to SMS marketing"
+ATTESTATION_REQUIRED = (
+    "Tick the box to confirm this person agreed to receive SMS marketing from your store."
+)
 
 
-def parse_form(form: dict, region: str) -> ContactInput:
-    """Validate a submitted contact form; raise ValidationFailed per field."""
+def parse_form(form: dict, region: str, current_state: str | None = None) -> ContactInput:
+    """Validate a submitted contact form; raise ValidationFailed per field.
+
+    Subscribing someone by hand (a new contact, or one not subscribed yet, whose
+    `current_state` differs) needs the merchant's explicit attestation: without
+    it there is no evidence of consent to text them.
+    """
     errors: dict[str, str] = {}
     values: dict = {}
     try:
@@ -56,9 +67,19 @@ def parse_form(form: dict, region: str) -> ContactInput:
     state = form.get("consent_state") or ConsentState.NOT_SUBSCRIBED.value
     if state not in {s.value for s in ConsentState}:
         errors["consent_state"] = "Choose a consent state from the list."
+    attested = (form.get("consent_attested") or "").strip().lower() in CHECKED
+    subscribing = state == ConsentState.SUBSCRIBED.value and current_state != state
+    if subscribing and not attested:
+        errors["consent_attested"] = ATTESTATION_REQUIRED
     if errors:
         raise ValidationFailed(errors)
-    return ContactInput(consent_state=state, **values)
+    return ContactInput(consent_state=state, consent_attested=attested, **values)
+
+
+def _consent_evidence(data: ContactInput, evidence: str) -> str:
+    if data.consent_attested and data.consent_state == ConsentState.SUBSCRIBED.value:
+        return f"{evidence}; {ATTESTATION}"
+    return evidence
 
 
 def get_contact(shop: Shop, contact_id: int) -> Contact:
@@ -86,6 +107,7 @@ def create_contact(shop: Shop, data: ContactInput, evidence: str) -> Contact:
     db.session.add(contact)
     db.session.flush()
     _set_tags(shop, contact, data.tags)
+    evidence = _consent_evidence(data, evidence)
     record_consent(contact, data.consent_state, ConsentSource.MERCHANT, evidence, force=True)
     contact_counts.adjust(shop.id, Counter({contact.consent_state: 1}))
     return contact
@@ -97,6 +119,7 @@ def update_contact(shop: Shop, contact: Contact, data: ContactInput, evidence: s
     contact.phone = data.phone
     _apply(contact, data)
     _set_tags(shop, contact, data.tags)
+    evidence = _consent_evidence(data, evidence)
     return record_consent(contact, data.consent_state, ConsentSource.MERCHANT, evidence)
 
 

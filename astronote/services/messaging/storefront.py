@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from astronote.errors import NotFound, ValidationFailed
 from astronote.extensions import db
@@ -15,6 +17,7 @@ from astronote.models import (
     Message,
     Shop,
     StorefrontSubmission,
+    now_utc,
 )
 from astronote.services.contacts import counts as contact_counts
 from astronote.services.contacts import editing as contacts
@@ -24,6 +27,31 @@ from astronote.services.sending import single as single_send
 
 TRUE_WORDS = ("true", "1", "yes", "on")
 CONFIRM_TEXT = "{shop}: Reply YES to confirm you want SMS offers. Msg & data rates may apply."
+# One confirmation SMS per number per pending period: repeated sign-ups within it send none.
+PENDING_PERIOD = timedelta(hours=24)
+TEXT_FIELDS = ("shop", "phone", "first_name", "last_name", "email", "name", "message", "source")
+
+
+class InvalidPayload(ValueError):
+    """The request body is not a JSON object (or a form)."""
+
+
+def read_payload(body) -> dict:
+    """Check a storefront body's shape: an object whose known fields are strings (consent
+    may also be a boolean). Raises InvalidPayload or ValidationFailed, naming the fields."""
+    if not isinstance(body, Mapping):
+        raise InvalidPayload('Send a JSON object or a form, such as {"shop": ..., "phone": ...}.')
+    errors = {
+        name: "Must be text."
+        for name in TEXT_FIELDS
+        if body.get(name) is not None and not isinstance(body.get(name), str)
+    }
+    consent = body.get("consent")
+    if consent is not None and not isinstance(consent, str | bool):
+        errors["consent"] = 'Must be true, false or text such as "yes".'
+    if errors:
+        raise ValidationFailed(errors)
+    return {name: body.get(name) for name in (*TEXT_FIELDS, "consent")}
 
 
 def active_shop(domain: str | None) -> Shop:
@@ -75,9 +103,40 @@ def opt_in(shop: Shop, form, evidence: str) -> tuple[Contact, bool]:
         setattr(contact, name, values.get(name) or getattr(contact, name))
     if contact.consent_state == ConsentState.SUBSCRIBED.value:
         return contact, False
-    state = ConsentState.PENDING if shop.double_opt_in else ConsentState.SUBSCRIBED
-    contacts.record_consent(contact, state.value, ConsentSource.STOREFRONT_FORM, evidence)
-    return contact, shop.double_opt_in
+    if not shop.double_opt_in:
+        state = ConsentState.SUBSCRIBED.value
+        contacts.record_consent(contact, state, ConsentSource.STOREFRONT_FORM, evidence)
+        return contact, False
+    if not _start_pending_period(contact):
+        return contact, False  # pending, confirmation already sent in this period
+    pending = ConsentState.PENDING.value
+    renewed = contact.consent_state == pending
+    contacts.record_consent(contact, pending, ConsentSource.STOREFRONT_FORM, evidence, renewed)
+    return contact, True
+
+
+def _start_pending_period(contact: Contact) -> bool:
+    """Claim a new pending period for this contact, unless one is running.
+
+    One conditional UPDATE: of concurrent sign-ups for the same number (other
+    processes included) exactly one wins, on PostgreSQL and SQLite alike.
+    """
+    now = now_utc()
+    claimed = db.session.execute(
+        update(Contact)
+        .where(
+            Contact.id == contact.id,
+            Contact.shop_id == contact.shop_id,
+            or_(
+                Contact.consent_state != ConsentState.PENDING.value,
+                Contact.consent_updated_at.is_(None),
+                Contact.consent_updated_at < now - PENDING_PERIOD,
+            ),
+        )
+        .values(consent_updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return claimed.rowcount == 1
 
 
 def queue_confirmation(shop: Shop, contact: Contact) -> Message:
