@@ -8,17 +8,32 @@ import re
 import sys
 import uuid
 from contextvars import ContextVar
+from urllib.parse import unquote_plus
 
 from flask import Flask, g, request
 
 log_context: ContextVar[dict] = ContextVar("log_context", default={})  # noqa: B039
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Credentials travel in query strings (Shopify's id_token, Mitto's token): never log them.
-_SECRET_PARAMS = re.compile(r"((?:id_token|token|hmac|session|signature)=)[^&\s]+")
+_SECRET_NAMES = ("id_token", "token", "hmac", "session", "signature")
+# Any `name=value` pair; the name is decoded before it is judged, because the app reads
+# `?to%6Ben=` as `token` and the log must hide it just the same.
+_PARAM = re.compile(r"([^&\s?=]+)=([^&\s]+)")
+
+
+def _secret_name(name: str) -> bool:
+    for _ in range(3):  # a few rounds also catch double encoding; more is never needed
+        decoded = unquote_plus(name)
+        if decoded == name:
+            break
+        name = decoded
+    return name.lower().endswith(_SECRET_NAMES)
 
 
 def redact(text: str) -> str:
-    return _SECRET_PARAMS.sub(r"\1[redacted]", text)
+    return _PARAM.sub(
+        lambda m: f"{m.group(1)}=[redacted]" if _secret_name(m.group(1)) else m.group(0), text
+    )
 
 
 class JsonFormatter(logging.Formatter):

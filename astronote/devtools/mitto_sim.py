@@ -5,7 +5,8 @@
 
 Tests use `MittoSimulator(SimConfig(...)).start()` (port 0 = any free port).
 Settings: `SimConfig` (CLI flags, or `POST /_sim/config` at runtime); the log of
-accepted messages: `.accepted` or `GET /_sim/log`. Loopback only, by design.
+accepted messages: `.accepted` or `GET /_sim/log`; a phone's reply or STOP:
+`POST /_sim/inbound` (docs/DEVELOPMENT.md). Loopback only, by design.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""HTTP surface of the Mitto simulator: the three Mitto endpoints plus `/_sim/*` admin.
+"""HTTP surface of the Mitto simulator: the three Mitto endpoints plus `/_sim/*` admin
+(settings, log, reset, and `/_sim/inbound` to simulate a reply or a STOP).
 
 Response shapes mirror what `astronote.integrations.mitto.client` parses. Faults are
 applied in a fixed order (auth, throttle, 5xx, latency, then timeout after the
@@ -15,9 +16,12 @@ import uuid
 from contextlib import suppress
 from datetime import UTC, datetime
 
+import requests
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
+
+from astronote.devtools.mitto_sim_inbound import inbound_payload, inbound_url_next_to, post_inbound
 
 URLS = Map(
     [
@@ -27,6 +31,7 @@ URLS = Map(
         Rule("/_sim/config", methods=["GET", "POST"], endpoint="config"),
         Rule("/_sim/log", methods=["GET"], endpoint="log"),
         Rule("/_sim/reset", methods=["POST"], endpoint="reset"),
+        Rule("/_sim/inbound", methods=["POST"], endpoint="inbound"),
     ]
 )
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
@@ -136,6 +141,25 @@ class SimApp:
     def on_reset(self, request: Request) -> Response:
         self.sim.reset()
         return json_response({"ok": True})
+
+    def on_inbound(self, request: Request) -> Response:
+        """A phone replies: post it to the app's inbound route, signed like the reports."""
+        body = request.get_json(silent=True)
+        body = body if isinstance(body, dict) else {}
+        sender, text, to = body.get("from"), body.get("text"), body.get("to")
+        strings = all(isinstance(v, str) and v for v in (sender, text))
+        if not strings or not isinstance(to, str | None):
+            return json_response({"error": 'expected {"from": str, "text": str}'}, 400)
+        cfg = self.sim.config
+        url = cfg.inbound_url or inbound_url_next_to(cfg.dlr_url)
+        if url is None:
+            return json_response({"error": "set inbound_url or dlr_url first"}, 400)
+        payload = inbound_payload(sender, text, to)
+        try:
+            status, answer = post_inbound(url, payload, cfg.dlr_secret)
+        except (ValueError, requests.RequestException) as exc:
+            return json_response({"error": f"could not reach the app: {exc}"}, 502)
+        return json_response({"app_status": status, "app_response": answer, "sent": payload})
 
     def _result(self, request: Request, item: object, bulk_id: str | None) -> dict:
         problem = message_problem(item)

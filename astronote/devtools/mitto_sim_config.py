@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from urllib.parse import urlsplit
@@ -51,8 +52,13 @@ class SimConfig:
     single_shape: str = "nested"  # nested: messages[0].messageId; flat: top-level id
     max_bulk: int = 5000
     dlr_url: str | None = None
+    # The app's MITTO_WEBHOOK_SECRET (the CLI reads it from the environment): with it
+    # set, the app refuses unsigned callbacks.
     dlr_secret: str | None = None
-    dlr_auth: str = "token"  # ?token=<secret>, X-Mitto-Signature (HMAC of raw body), or both
+    # X-Mitto-Signature (HMAC of the raw body), ?token=<secret>, or both. Signature by
+    # default: a token in the URL would end up in access logs.
+    dlr_auth: str = "signature"
+    inbound_url: str | None = None  # replies (`POST /_sim/inbound`); None: next to dlr_url
     dlr_delivered: float = 0.9  # the remainder up to 1.0 never gets a report (lost DLRs)
     dlr_failed: float = 0.05
     dlr_expired: float = 0.05
@@ -105,6 +111,7 @@ def validate(cfg: SimConfig) -> None:
     checks = {
         "host must be a loopback address": is_loopback(cfg.host),
         "dlr_url must be an http(s) loopback URL": _loopback_url(cfg.dlr_url),
+        "inbound_url must be an http(s) loopback URL": _loopback_url(cfg.inbound_url),
         "port must be within 0..65535": 0 <= cfg.port <= 65535,
         "latency_ms must be within 0..60000": 0 <= cfg.latency_ms <= 60_000,
         "timeout_sleep_s must be within (0, 600]": 0 < cfg.timeout_sleep_s <= 600,
@@ -185,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_from_args(argv: list[str] | None = None) -> SimConfig:
+def config_from_args(
+    argv: list[str] | None = None, environ: Mapping[str, str] | None = None
+) -> SimConfig:
+    """Flags win; the report secret defaults to the app's MITTO_WEBHOOK_SECRET, which
+    `make run` exports to every process, so the simulator's reports pass its check."""
     args = vars(build_parser().parse_args(argv))
+    environ = os.environ if environ is None else environ
+    if args.get("dlr_secret") is None and environ.get("MITTO_WEBHOOK_SECRET"):
+        args["dlr_secret"] = environ["MITTO_WEBHOOK_SECRET"]
     return SimConfig(port=8025).with_changes({k: v for k, v in args.items() if v is not None})

@@ -8,9 +8,7 @@ crash the simulator.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import hmac
 import itertools
 import json
 import logging
@@ -21,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
+
+from astronote.integrations.mitto.signatures import SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
 
@@ -179,8 +179,7 @@ class DlrDispatcher:
         if cfg.dlr_secret and cfg.dlr_auth in ("token", "both"):
             url = with_token(url, cfg.dlr_secret)
         if cfg.dlr_secret and cfg.dlr_auth in ("signature", "both"):
-            digest = hmac.new(cfg.dlr_secret.encode(), body, hashlib.sha256).hexdigest()
-            headers["X-Mitto-Signature"] = digest
+            headers[SIGNATURE_HEADER] = sign(cfg.dlr_secret, body)  # what the app verifies
         for attempt in range(1, cfg.dlr_max_attempts + 1):
             if self._post_once(url, body, headers):
                 self.posted += count

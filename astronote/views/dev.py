@@ -1,7 +1,8 @@
 """Development-only sign-in that stands in for App Bridge on a loopback browser.
 
 Never registered outside ASTRONOTE_ENV=development, and refuses any client
-that is not on this machine even there.
+that is not on this machine even there. Its POSTs are refused from other origins:
+a page on any site could otherwise sign the developer's browser in or out.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from flask import Blueprint, abort, redirect, render_template, request, session,
 from astronote.auth import dev_signin_allowed
 from astronote.extensions import db
 from astronote.models import Shop
+from astronote.security import same_origin
 from astronote.services.shopify import shops
 
 bp = Blueprint("dev", __name__, url_prefix="/dev")
@@ -23,6 +25,8 @@ SAFE_PATH = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*")
 def _loopback_only():
     if not dev_signin_allowed():
         abort(404)
+    if request.method == "POST" and not same_origin():
+        abort(403, "This sign-in form was posted from another site.")
 
 
 def _safe_next(target: str | None) -> str:

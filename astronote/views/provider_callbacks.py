@@ -1,4 +1,8 @@
-"""Mitto callbacks: delivery reports and inbound messages. Verified, parsed, then applied."""
+"""Mitto callbacks: delivery reports and inbound messages. Verified, parsed, then applied.
+
+The signature covers the raw body whatever its content type, so the body is read
+raw (and cached) before anything parses it; `security` leaves these bodies alone.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
-from astronote.integrations.mitto.callbacks import parse_delivery_reports, parse_inbound
+from astronote.integrations.mitto.callbacks import parse_delivery_batch, parse_inbound
 from astronote.integrations.mitto.signatures import is_authentic
 from astronote.services.messaging import inbound
 from astronote.services.sending import delivery_reports
@@ -16,6 +20,7 @@ from astronote.views.unit_of_work import unit_of_work
 
 bp = Blueprint("provider_callbacks", __name__, url_prefix="/webhooks/mitto")
 log = logging.getLogger("astronote.callbacks")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _authorised(raw: bytes) -> bool:
@@ -27,16 +32,33 @@ def _authorised(raw: bytes) -> bool:
     )
 
 
+class _NotJson(ValueError):
+    pass
+
+
 def _payload(raw: bytes):
     """A JSON object or array, or the same fields as query/form parameters."""
     if raw.strip():
         try:
             return json.loads(raw)
         except ValueError:
-            pass
+            if request.mimetype not in FORM_TYPES:
+                raise _NotJson("The body is neither JSON nor form fields.") from None
     fields = {**request.args.to_dict(), **request.form.to_dict()}
     fields.pop("token", None)
     return fields
+
+
+def _invalid(message: str):
+    return jsonify(error="invalid_payload", message=message), 400
+
+
+def _log_rejected(rejected) -> None:
+    """Refused reports are answered 2xx (a retry cannot fix them): the log keeps them."""
+    for item in rejected[:20]:
+        log.warning("delivery report #%d refused: %s", item.index, item.reason)
+    if len(rejected) > 20:
+        log.warning("%d more delivery reports refused in the same batch", len(rejected) - 20)
 
 
 @bp.post("/dlr")
@@ -44,16 +66,18 @@ def delivery_report():
     raw = request.get_data(cache=True)
     if not _authorised(raw):
         return jsonify(error="unauthorised"), 401
-    payload = _payload(raw)
-    if not isinstance(payload, dict | list):
-        return jsonify(error="invalid_payload", message="Expected a JSON object or array."), 400
     try:
-        reports = parse_delivery_reports(payload)
-    except (TypeError, ValueError) as exc:
-        return jsonify(error="invalid_payload", message=str(exc)[:200]), 400
+        payload = _payload(raw)
+    except _NotJson as exc:
+        return _invalid(str(exc))
+    if not isinstance(payload, dict | list):
+        return _invalid("Expected a JSON object or array.")
+    reports, rejected = parse_delivery_batch(payload)
+    _log_rejected(rejected)
     with unit_of_work():
         counts = delivery_reports.apply(reports)
-    return jsonify(status="ok", received=len(reports), **counts), 200
+    received = len(reports) + len(rejected)
+    return jsonify(status="ok", received=received, rejected=len(rejected), **counts), 200
 
 
 @bp.post("/inbound")
@@ -62,13 +86,12 @@ def inbound_message():
     raw = request.get_data(cache=True)
     if not _authorised(raw):
         return jsonify(error="unauthorised"), 401
-    payload = _payload(raw)
     try:
-        sms = parse_inbound(payload)
+        sms = parse_inbound(_payload(raw))
     except (TypeError, ValueError) as exc:
-        return jsonify(error="invalid_payload", message=str(exc)[:200]), 400
+        return _invalid(str(exc)[:200])
     if not sms.from_number:
-        return jsonify(error="invalid_payload", message="The sender number is missing."), 400
+        return _invalid("The sender number is missing.")
     with unit_of_work():
         message = inbound.record(sms)
         action = inbound.act_on_keyword(message) if message is not None else None

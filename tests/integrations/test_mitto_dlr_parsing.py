@@ -16,6 +16,7 @@ from astronote.integrations.mitto.callbacks import (  # noqa: E402
     ID_KEYS,
     STATUS_KEYS,
     TIME_KEYS,
+    parse_delivery_batch,
     parse_delivery_reports,
     parse_inbound,
     parse_time,
@@ -224,3 +225,55 @@ def test_inbound_from_query_parameters_and_missing_fields():
 def test_inbound_rejects_non_objects():
     with pytest.raises(ValueError):
         parse_inbound([{"from": "+306900000001"}])
+
+
+# --------------------------------------------------------------------------- issue 10, 11-13
+
+
+def test_each_report_is_validated_on_its_own():
+    reports, rejected = parse_delivery_batch(
+        [
+            {"messageId": "m" * 65, "status": "delivered"},
+            {"messageId": "a\u0000b", "status": "delivered"},
+            {"status": "delivered"},
+            "text",
+            {"messageId": "ok-1", "status": "Deliv\u0000ered", "error": "x\u0000y"},
+        ]
+    )
+    assert [r.message_id for r in reports] == ["ok-1"]
+    assert (reports[0].raw_status, reports[0].state, reports[0].error) == (
+        "Delivered",
+        "delivered",
+        "xy",
+    )
+    assert [item.index for item in rejected] == [0, 1, 2, 3]
+    assert "64" in rejected[0].reason and "missing" in rejected[2].reason
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("4", 4),
+        (4, 4),
+        ("9223372036854775807", 9223372036854775807),
+        ("9223372036854775808", None),
+        (9223372036854775808, None),
+        ("²", None),
+        ("٣", None),
+        ("0", None),
+        ("-1", None),
+        ("r-1", None),
+        ("1" * 65, None),
+    ],
+)
+def test_only_a_reference_that_can_be_our_message_id_is_used(reference, expected):
+    (report,) = parse_delivery_reports({"messageId": "m-1", "reference": reference})
+    assert report.reference_id == expected
+
+
+def test_inbound_text_loses_nul_and_an_oversized_id_becomes_a_stable_digest():
+    sms = parse_inbound({"from": "+1415\u00005551234", "text": "ST\u0000OP", "messageId": "x" * 99})
+    again = parse_inbound({"from": "+14155551234", "text": "STOP", "messageId": "x" * 99})
+    assert (sms.from_number, sms.text) == ("+14155551234", "STOP")
+    assert sms.message_id == again.message_id and len(sms.message_id) <= 64
+    assert parse_inbound({"from": "1", "messageId": "short"}).message_id == "short"

@@ -3,10 +3,16 @@
 Which field names Mitto really sends is unverified (mitto-api.md §6/§7), so we
 accept every alias the original did; the first non-empty one wins. Reports may
 come as a JSON array, a single object or flat query parameters.
+
+Each report is validated on its own (`parse_delivery_batch`): one unusable report
+must not cost the batch its good ones. PostgreSQL text cannot hold NUL, so NUL is
+stripped from free text, and an id carrying one (or longer than our columns) is
+refused rather than silently changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -29,6 +35,13 @@ IN_FLIGHT = frozenset({"sent", "queued", "accepted", "submitted", "enroute"})
 FINAL_STATES = frozenset({"delivered", "failed"})
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
 _EPOCH_MS_THRESHOLD = 1e11  # larger epochs are milliseconds (year 5138 in seconds)
+MAX_ID = 64  # messages.provider_message_id and the unmatched reports' columns
+_OUR_ID = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() accepts "²"
+_MAX_OUR_ID = 2**63 - 1  # a BIGINT; larger never names a message of ours
+
+
+class InvalidReport(ValueError):
+    """One delivery report that cannot be applied; the rest of its batch still is."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,20 @@ class DeliveryReport:
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
+
+    @property
+    def reference_id(self) -> int | None:
+        """Our message id when the reference echoes one, else None (never matched)."""
+        ref = self.reference or ""
+        if _OUR_ID.fullmatch(ref) and 0 < int(ref) <= _MAX_OUR_ID:
+            return int(ref)
+        return None
+
+
+@dataclass(frozen=True)
+class RejectedReport:
+    index: int  # position in the batch, for the log line
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -67,30 +94,44 @@ def state_for(raw_status: str | None) -> str:
     return "unknown"  # keep raw, log, leave the message state unchanged
 
 
-def parse_delivery_reports(payload: object) -> list[DeliveryReport]:
-    """Every usable report in `payload`; events without a message id are skipped."""
+def parse_delivery_batch(payload: object) -> tuple[list[DeliveryReport], list[RejectedReport]]:
+    """The usable reports in `payload`, and why each other one was refused."""
     events = payload if isinstance(payload, list) else [payload]
-    reports = []
-    for event in events:
-        if isinstance(event, Mapping):
-            report = _report(event)
-            if report is not None:
-                reports.append(report)
-    return reports
+    reports, rejected = [], []
+    for index, event in enumerate(events):
+        try:
+            reports.append(_report(event))
+        except InvalidReport as exc:
+            rejected.append(RejectedReport(index, str(exc)))
+    return reports, rejected
+
+
+def parse_delivery_reports(payload: object) -> list[DeliveryReport]:
+    """Every usable report in `payload`; unusable ones are left out."""
+    return parse_delivery_batch(payload)[0]
 
 
 def parse_inbound(payload: object) -> InboundSms:
     if not isinstance(payload, Mapping):
         raise ValueError("inbound payload must be an object or query parameters")
     text = _pick(payload, INBOUND_TEXT_KEYS)
+    text = text if isinstance(text, str) else _scalar(text)  # keep spacing: STOP parsing
     return InboundSms(
-        from_number=_scalar(_pick(payload, INBOUND_FROM_KEYS)),
-        to=_scalar(_pick(payload, INBOUND_TO_KEYS)),
-        text=text if isinstance(text, str) else _scalar(text),  # keep spacing: STOP parsing
-        message_id=_scalar(_pick(payload, ID_KEYS)),
+        from_number=_strip_nul(_scalar(_pick(payload, INBOUND_FROM_KEYS))),
+        to=_strip_nul(_scalar(_pick(payload, INBOUND_TO_KEYS))),
+        text=_strip_nul(text),
+        message_id=_inbound_id(_scalar(_pick(payload, ID_KEYS))),
         received_at=parse_time(_pick(payload, INBOUND_TIME_KEYS)),
         raw=dict(payload),
     )
+
+
+def _inbound_id(message_id: str | None) -> str | None:
+    """An id that fits the column and still deduplicates: a reply (maybe a STOP) is
+    worth keeping even when its id is odd, so an oversized id becomes its digest."""
+    if message_id is None or (len(message_id) <= MAX_ID and "\x00" not in message_id):
+        return message_id
+    return "sha256:" + hashlib.sha256(message_id.encode("utf-8", "replace")).hexdigest()[:57]
 
 
 def parse_time(value: object) -> datetime | None:
@@ -117,21 +158,31 @@ def _from_epoch(number: float) -> datetime | None:
     return datetime.fromtimestamp(number, UTC)
 
 
-def _report(event: Mapping) -> DeliveryReport | None:
+def _report(event: object) -> DeliveryReport:
+    if not isinstance(event, Mapping):
+        raise InvalidReport("a report must be an object")
     message_id = _scalar(_pick(event, ID_KEYS))
     if message_id is None:
-        return None
-    raw_status = _scalar(_pick(event, STATUS_KEYS))
+        raise InvalidReport("messageId is missing")
+    if len(message_id) > MAX_ID or "\x00" in message_id:
+        raise InvalidReport(f"messageId must be at most {MAX_ID} characters, without NUL")
+    raw_status = _strip_nul(_scalar(_pick(event, STATUS_KEYS)))
     error = _pick(event, ERROR_KEYS)
+    reference = _strip_nul(_scalar(_pick(event, REFERENCE_KEYS)))
     return DeliveryReport(
         message_id=message_id,
         raw_status=raw_status,
         state=state_for(raw_status),
         occurred_at=parse_time(_pick(event, TIME_KEYS)),
-        error=error if error is None or isinstance(error, str) else str(error),
-        reference=_scalar(_pick(event, REFERENCE_KEYS)),
+        error=_strip_nul(error if error is None or isinstance(error, str) else str(error)),
+        reference=reference if reference is None or len(reference) <= MAX_ID else None,
         raw=dict(event),
     )
+
+
+def _strip_nul(text: str | None) -> str | None:
+    """Free text keeps its meaning without NUL, which PostgreSQL text cannot store."""
+    return text.replace("\x00", "") if text else text
 
 
 def _pick(mapping: Mapping, keys: tuple[str, ...]) -> object:

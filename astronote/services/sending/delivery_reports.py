@@ -3,6 +3,10 @@
 Final states are sticky: an in-flight report after delivered/failed changes
 nothing, and between two final reports the newer event time wins. Reports for
 ids we do not know yet are stored and matched again later.
+
+A provider id never changes once set. A report's `reference` (our message id,
+echoed back) may only find a message that has no provider id yet: otherwise any
+report could re-point another message and leave its genuine report unmatched.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ OPEN = (MessageStatus.ACCEPTED, MessageStatus.UNKNOWN)
 
 
 def _targets(reports: list[DeliveryReport]) -> dict[str, tuple]:
-    """Current (id, status, report_at) per provider id, plus unknown rows by our reference."""
+    """Current (id, status, report_at) per provider id, plus rows without one by reference."""
     ids = [r.message_id for r in reports]
-    refs = [int(r.reference) for r in reports if (r.reference or "").isdigit()]
+    refs = [r.reference_id for r in reports if r.reference_id is not None]
     query = select(
         messages.c.id, messages.c.provider_message_id, messages.c.status, messages.c.report_at
     ).where(or_(in_list(messages.c.provider_message_id, ids), in_list(messages.c.id, refs)))
@@ -33,8 +37,13 @@ def _targets(reports: list[DeliveryReport]) -> dict[str, tuple]:
     for row in db.session.execute(query):
         if row.provider_message_id:
             found[row.provider_message_id] = (row.id, row.status, row.report_at)
-        found[f"ref:{row.id}"] = (row.id, row.status, row.report_at)
+        else:
+            found[f"ref:{row.id}"] = (row.id, row.status, row.report_at)
     return found
+
+
+def _key(report: DeliveryReport, found: dict) -> str:
+    return report.message_id if report.message_id in found else f"ref:{report.reference_id}"
 
 
 def _decide(current: str, current_at: datetime | None, report: DeliveryReport, at: datetime):
@@ -60,7 +69,7 @@ def apply(reports: list[DeliveryReport], found: dict | None = None) -> dict[str,
     counts = {"applied": 0, "ignored": 0, "unmatched": 0}
     for report in sorted(reports, key=lambda r: r.occurred_at or now_utc()):
         at = report.occurred_at or now_utc()
-        key = report.message_id if report.message_id in found else f"ref:{report.reference}"
+        key = _key(report, found)
         if key not in found:
             _keep_unmatched(report, at)
             counts["unmatched"] += 1
@@ -76,13 +85,25 @@ def apply(reports: list[DeliveryReport], found: dict | None = None) -> dict[str,
         if target is None:
             counts["ignored"] += 1
             continue
+        if key.startswith("ref:"):
+            # This report gives the row its provider id: later reports in the batch must
+            # match by that id, and another id naming the same reference no longer can.
+            del found[key]
+            key = report.message_id
         found[key] = (row_id, target, at)
         updates[row_id] = _values(row_id, report, target, at)
         counts["applied"] += 1
     if updates:
         db.session.connection().execute(
             update(messages)
-            .where(messages.c.id == bindparam("b_id"))
+            .where(
+                messages.c.id == bindparam("b_id"),
+                # Never re-point: a concurrent request may have set another id meanwhile.
+                or_(
+                    messages.c.provider_message_id.is_(None),
+                    messages.c.provider_message_id == bindparam("b_pid"),
+                ),
+            )
             .values(
                 status=bindparam("b_status"),
                 delivery_status=bindparam("b_raw"),
@@ -144,7 +165,7 @@ def rematch(limit: int = 1000, provider_ids: list[str] | None = None) -> int:
     known = _targets([r for reports in parsed.values() for r in reports])
 
     def ready(report: DeliveryReport) -> bool:
-        key = report.message_id if report.message_id in known else f"ref:{report.reference}"
+        key = _key(report, known)
         return key in known and known[key][1] != MessageStatus.SUBMITTING
 
     done = [row_id for row_id, reports in parsed.items() if reports and all(map(ready, reports))]
