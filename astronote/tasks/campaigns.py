@@ -13,13 +13,13 @@ from astronote.extensions import db
 from astronote.models import Campaign, CampaignStatus, Shop, now_utc
 from astronote.services.campaigns import lifecycle as campaigns
 from astronote.services.credits import InsufficientCredits
-from astronote.services.sending import batches, delivery_reports
+from astronote.services.sending import batches, delivery_reports, never_sent
 from astronote.services.sending import single as single_send
 from astronote.tasks import app_periodic_task, app_task, enqueue_safely
 
 log = logging.getLogger("astronote.sending")
-STALE_CLAIM = timedelta(minutes=10)
 IDLE = timedelta(minutes=3)
+STALE_CLAIM: timedelta | None = None  # None: derived from MITTO_READ_TIMEOUT (an override)
 
 
 def _batch_size() -> int:
@@ -30,7 +30,7 @@ def _batch_size() -> int:
 def send_batch(campaign_id: int, attempt: int = 0) -> None:
     outcome = batches.process(campaign_id, _batch_size(), attempt)
     if outcome.retry_in is not None:
-        send_batch.schedule((campaign_id, attempt + 1), delay=outcome.retry_in)
+        send_batch.schedule((campaign_id, outcome.next_attempt), delay=outcome.retry_in)
     if outcome.defer_until is not None:  # quiet hours: resume when the window opens
         send_batch.schedule((campaign_id, 0), eta=outcome.defer_until)
 
@@ -86,7 +86,8 @@ def start_due_campaigns() -> int:
 @app_periodic_task(crontab(minute="*"))
 def reconcile_sending() -> int:
     """Requeue what dead workers claimed, settle finished campaigns, restart idle ones."""
-    requeued, unknown = batches.reclaim_stale(STALE_CLAIM)
+    stale = STALE_CLAIM or batches.stale_after(current_app.config["MITTO_READ_TIMEOUT"])
+    requeued, unknown = batches.reclaim_stale(stale)
     if delivery_reports.any_unmatched():  # reports held while their rows were in flight
         delivery_reports.rematch()
         db.session.commit()
@@ -117,6 +118,16 @@ def reconcile_sending() -> int:
         if not finished and batches.is_idle(campaign_id, IDLE):
             fan_out(campaign_id)  # its tasks were lost (queue outage, crash): start again
     return len(active)
+
+
+@app_periodic_task(crontab(minute="17"))
+def mark_never_sent() -> int:
+    """Hourly: `unknown` rows with no report past the validity period were never sent."""
+    total = 0
+    while marked := never_sent.mark(current_app.config["MITTO_VALIDITY_HOURS"]):
+        db.session.commit()
+        total += marked
+    return total
 
 
 @app_task(retries=3, retry_delay=5)

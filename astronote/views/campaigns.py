@@ -13,6 +13,7 @@ from astronote.services.campaigns import composer
 from astronote.services.campaigns import lifecycle as campaigns
 from astronote.services.campaigns import stats as campaign_stats
 from astronote.services.credits import InsufficientCredits
+from astronote.services.sending import provider, throttle
 from astronote.tasks import enqueue_safely
 from astronote.tasks.campaigns import fan_out, send_single, start_scheduled
 from astronote.views.paging import after_cursor
@@ -21,6 +22,11 @@ from astronote.views.unit_of_work import unit_of_work
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
 bp.before_request(load_shop)
 LIVE = (CampaignStatus.SENDING, CampaignStatus.SCHEDULED)  # the progress fragment polls
+
+
+@bp.app_template_global("campaign_starting")
+def _campaign_starting(campaign) -> bool:
+    return campaigns.is_starting(campaign)
 
 
 @bp.app_template_filter("shop_time")
@@ -116,6 +122,8 @@ def _progress_context(campaign) -> dict:
         "reasons": reasons,
         "live": campaign.status in LIVE,
         "starting": campaigns.is_starting(campaign),
+        "throttling": campaign.status == CampaignStatus.SENDING
+        and throttle.is_throttling(provider.traffic_account()),
     }
 
 
@@ -193,6 +201,13 @@ def retry_failed(campaign_id: int):
     # InsufficientCredits (402) and InvalidTransition (409) reach the error handler.
     retry = lambda campaign: campaigns.retry_failed(g.shop, campaign)  # noqa: E731
     return _action(campaign_id, retry, "Retrying the failed messages")
+
+
+@bp.post("/<int:campaign_id>/resend-not-sent")
+def resend_not_sent(campaign_id: int):
+    # InsufficientCredits (402) and InvalidTransition (409) reach the error handler.
+    resend = lambda campaign: campaigns.resend_not_sent(g.shop, campaign)  # noqa: E731
+    return _action(campaign_id, resend, "Resending the messages that were never sent")
 
 
 def _test_send(body, discount, test_url: str):

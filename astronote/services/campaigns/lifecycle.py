@@ -193,10 +193,14 @@ def start(shop: Shop, campaign: Campaign) -> int:
     return people
 
 
-def _snapshot_cost(shop: Shop, campaign: Campaign, statuses=(MessageStatus.QUEUED,)):
+def _snapshot_cost(shop: Shop, campaign: Campaign, statuses=(MessageStatus.QUEUED,), *extra):
     names = (
         select(Message.first_name, Message.last_name, func.count())
-        .where(Message.campaign_id == campaign.id, Message.status.in_([s.value for s in statuses]))
+        .where(
+            Message.campaign_id == campaign.id,
+            Message.status.in_([s.value for s in statuses]),
+            *extra,
+        )
         .group_by(Message.first_name, Message.last_name)
     )
     people = cost = 0
@@ -253,6 +257,42 @@ def retry_failed(shop: Shop, campaign: Campaign) -> int:
             provider_message_id=None,
             delivery_status=None,
         )
+    )
+    return people
+
+
+NOT_SENT = "not_sent"  # services/sending/never_sent.py marks them
+
+
+def resend_not_sent(shop: Shop, campaign: Campaign) -> int:
+    """Queue again the rows found never sent (the merchant asked: never automatic).
+
+    Their credits were refunded when they were found; the resend reserves them again.
+    Caller commits."""
+    never = (Message.skip_reason == NOT_SENT,)
+    people, cost = _snapshot_cost(shop, campaign, (MessageStatus.SKIPPED,), *never)
+    if people == 0:
+        raise InvalidTransition("No messages that were never sent.")
+    _transition(
+        campaign,
+        (CampaignStatus.COMPLETED, CampaignStatus.FAILED),
+        CampaignStatus.SENDING,
+        finished_at=None,
+    )
+    campaign.send_run += 1
+    credits.reserve(
+        shop.id, cost, f"campaign:{campaign.id}:reserve:{campaign.send_run}", campaign.id
+    )
+    campaign.reserved_credits += cost
+    campaign.credits_settled = False
+    db.session.execute(
+        update(messages)
+        .where(
+            messages.c.campaign_id == campaign.id,
+            messages.c.status == MessageStatus.SKIPPED,
+            messages.c.skip_reason == NOT_SENT,
+        )
+        .values(status=MessageStatus.QUEUED, skip_reason=None, claim_token=None, error=None)
     )
     return people
 

@@ -12,6 +12,7 @@ from astronote.services import credits
 
 PAGE_SIZE = 25
 NO_REASON = "No reason given"
+NOT_SENT = "not_sent"  # services/sending/never_sent.py
 # Message status -> the bucket the merchant sees.
 BUCKETS = {
     MessageStatus.QUEUED: "queued",
@@ -29,7 +30,7 @@ BUCKETS = {
 def counts(campaign: Campaign) -> dict:
     """Every count of the campaign page, from one GROUP BY over its messages."""
     result: dict = {bucket: 0 for bucket in BUCKETS.values()}
-    result.update(recipients=0, pending=0, skip_reasons={})
+    result.update(recipients=0, pending=0, skip_reasons={}, not_sent=0)
     query = (
         select(Message.status, Message.skip_reason, func.count())
         .where(Message.campaign_id == campaign.id)
@@ -38,6 +39,9 @@ def counts(campaign: Campaign) -> dict:
     pending = {s.value for s in PENDING_STATES}
     for status, reason, n in db.session.execute(query):
         result["recipients"] += n
+        if status == MessageStatus.SKIPPED and reason == NOT_SENT:
+            result["not_sent"] += n  # found never sent: refunded, the merchant may resend
+            continue
         result[BUCKETS.get(status, "unknown")] += n
         if status in pending:
             result["pending"] += n

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
@@ -17,16 +17,23 @@ from astronote.models import Campaign, CampaignStatus, Message, MessageStatus, S
 from astronote.services import credits
 from astronote.services.campaigns import lifecycle as campaigns
 from astronote.services.sending import chunks as sending
-from astronote.services.sending import provider
+from astronote.services.sending import provider, throttle
 
 log = logging.getLogger("astronote.sending")
 MAX_BACKOFF = 300.0
+# How long a live worker may hold a row in `submitting`: the wait for a rate-limit
+# grant (SendRateLimiter.acquire's timeout), the connect and read timeouts of the one
+# HTTP call, the retried result write, then a margin for a slow machine.
+GRANT_WAIT_SECONDS = 30.0
+CONNECT_SECONDS = 5.0
+STALE_MARGIN_SECONDS = 30.0
 
 
 @dataclass
 class BatchOutcome:
     sent_chunks: int = 0
     retry_in: float | None = None  # seconds; the task schedules itself again
+    next_attempt: int = 0  # for the backoff of that retry: 0 again once a chunk went
     finished: bool = False
     defer_until: datetime | None = None  # quiet hours: come back then
 
@@ -53,27 +60,53 @@ def process(campaign_id: int, batch_size: int, attempt: int = 0) -> BatchOutcome
         campaign.failure_reason = "Paused: the app was uninstalled."
         db.session.commit()
         return BatchOutcome()
-    body, discount = campaign.body, campaign.discount_code
-    outcome, left = BatchOutcome(), batch_size
-    size = max(1, min(provider.limiter().max_chunk(), batch_size))
+    body, discount, campaign_shop = campaign.body, campaign.discount_code, campaign.shop_id
+    outcome, left = BatchOutcome(next_attempt=attempt + 1), batch_size
+    account, ceiling = provider.traffic_account(), provider.account_ceiling()
     while left > 0 and _status(campaign_id) == CampaignStatus.SENDING:  # paused meanwhile?
-        chunk = sending.take(campaign_id, min(size, left))
+        wait = throttle.wait_seconds(account)  # another chunk's Retry-After, maybe
+        if wait > 0:
+            outcome.retry_in = wait
+            return _settled(outcome)
+        size = _chunk_size(throttle.rate(account, ceiling), left)
+        chunk = sending.take(campaign_id, size)
         if not chunk:
             db.session.commit()
             break
         left -= len(chunk)
         result = sending.send_chunk(shop, campaign_id, chunk, body, discount)
+        shop = db.session.get(Shop, campaign_shop)  # the session may be new (durably)
         if result.stop_reason:
             _stop(campaign_id, result.stop_reason)
             return outcome
         if result.retry_after is not None:
-            outcome.retry_in = backoff(attempt, result.retry_after)
-            return outcome
+            outcome.retry_in = _retry_delay(result, 0 if outcome.sent_chunks else attempt)
+            return _settled(outcome)
         if result.defer_until is not None:
             outcome.defer_until = min(filter(None, [outcome.defer_until, result.defer_until]))
         outcome.sent_chunks += 1
+        outcome.next_attempt = 0  # a success resets the backoff
     outcome.finished = campaigns.finish_if_done(campaign_id)
     db.session.commit()
+    return outcome
+
+
+def _chunk_size(rate: int, left: int) -> int:
+    """No larger than the smallest rate limit, nor than the provider lets through now."""
+    return max(1, min(provider.limiter().max_chunk(), rate, left))
+
+
+def _retry_delay(result, attempt: int) -> float:
+    """A 429 waits exactly as long as the provider asks (the adaptive rate, not a growing
+    backoff, is what gets us under its cap); anything else backs off exponentially."""
+    if result.throttled:
+        return result.retry_after
+    return backoff(attempt, result.retry_after)
+
+
+def _settled(outcome: BatchOutcome) -> BatchOutcome:
+    if outcome.sent_chunks:
+        outcome.next_attempt = 1  # the failure after a success is a first failure
     return outcome
 
 
@@ -107,6 +140,14 @@ def is_idle(campaign_id: int, quiet_for) -> bool:
     ).scalar_one()
     recent = (last or campaign.started_at or now_utc()) > now_utc() - quiet_for
     return not recent and batches_needed(campaign_id, 1) > 0
+
+
+def stale_after(read_timeout: float) -> timedelta:
+    """Derived from the read timeout: past it no worker can still be waiting for Mitto
+    (10 fixed minutes kept campaigns open long after their last message went)."""
+    return timedelta(
+        seconds=GRANT_WAIT_SECONDS + CONNECT_SECONDS + float(read_timeout) + STALE_MARGIN_SECONDS
+    )
 
 
 def reclaim_stale(older_than) -> tuple[int, int]:

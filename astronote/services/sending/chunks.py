@@ -26,7 +26,7 @@ from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop
 from astronote.services.messaging.rendering import opt_out_text, render, values_for
 from astronote.services.messaging.segments import segment_count
 from astronote.services.sending import frequency_cap as frequency
-from astronote.services.sending import provider, quiet_hours
+from astronote.services.sending import provider, quiet_hours, senders, throttle
 from astronote.services.sending.submission import ChunkResult, submit
 from astronote.services.sql import avoid_nested_loops, in_list, values_table
 
@@ -201,18 +201,27 @@ def send_chunk(
     token = uuid.uuid4().hex
     fenced = fence(token, rendered)
     outbound = [
-        OutboundSms(str(c.id), c.phone, rendered[c.id][0], shop.sender_id or DEFAULT_SENDER)
+        OutboundSms(str(c.id), c.phone, rendered[c.id][0], senders.sender_for(shop, c.phone))
         for c in chunk
         if c.id in fenced
     ]
     # The rate limit is taken last, right before the HTTP call, so the time between the
     # grant and Mitto seeing the messages is as short (and as steady) as it can be.
     limiter, account = provider.limiter(), provider.traffic_account()
+    ceiling = provider.account_ceiling()
+    adaptive = throttle.rate(account, ceiling)
 
     def grant(count: int) -> bool:
-        return limiter.acquire(account, shop.id, count)
+        if adaptive >= ceiling:
+            return limiter.acquire(account, shop.id, count)
+        # A chunk sized just before another worker slowed down goes at its own size.
+        return limiter.acquire(account, shop.id, count, account_limit=max(adaptive, count))
 
     billed = rendered if rules.billable else {}
     result = submit(shop, campaign_id, token, outbound, billed, grant=grant)
     result.defer_until = defer_until
+    if result.throttled:
+        throttle.throttled(account, len(outbound), ceiling, result.retry_after)
+    elif outbound and result.retry_after is None and result.stop_reason is None:
+        throttle.succeeded(account, ceiling)
     return result

@@ -47,5 +47,10 @@ def limiter():
     return _cached(key, lambda: SendRateLimiter.from_config(c))
 
 
+def account_ceiling() -> int:
+    """The configured per-traffic-account rate: where the adaptive rate grows back to."""
+    return int(current_app.config["RATE_LIMIT_TRAFFIC_ACCOUNT_MAX"])
+
+
 def traffic_account() -> str:
     return current_app.config["MITTO_TRAFFIC_ACCOUNT_ID"]

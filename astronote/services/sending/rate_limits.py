@@ -4,13 +4,20 @@ All three hold at once, for every worker process on every machine, through one
 atomic Redis script (see ``rate_limit_lua``). A throttled caller waits; when the
 timeout passes first it gets False and puts its batch back, never drops it.
 
-Redis down must not mean "unlimited" (the original failed open). Each process
-then falls back to a local limiter at 1/``fallback_divisor`` of every limit,
-since several workers may be falling back at once, and retries Redis every few
-seconds so full speed returns with it. Every grant is also logged locally, so
-a single process stays within the full limits across both switches: grants made
-through Redis just before an outage, or locally just before recovery, still
-count against the next second.
+Redis down must not mean "unlimited" (the original failed open), nor "each
+worker at a fixed share" (with more workers than the share assumed, 1,500
+messages went out in one second against a limit of 500). On the fallback:
+
+- every limit is divided by the number of live workers: the most recent
+  heartbeat count (each process notes itself in Redis while Redis works) or the
+  configured RATE_LIMIT_FALLBACK_WORKERS, whichever is larger;
+- the grants other workers took through Redis in the current window are unknown,
+  so the window in which Redis failed counts as full: nothing more goes in it;
+- this process's own grants, logged locally whichever way they were made, still
+  count against the next second.
+
+So the workers together stay within every limit. Redis is retried every few
+seconds and full speed returns with it.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ log = logging.getLogger("astronote.rate_limits")
 # sliding second within the limit too, for a 1.2% cost in throughput.
 WINDOW = 1.012
 REDIS_RETRY_SECONDS = 2.0
+HEARTBEAT_SECONDS = 5.0
+LIVE_FOR_SECONDS = 30.0  # a worker that has not asked for this long is not counted
 WARN_EVERY_SECONDS = 30.0
 # One hash tag for every key, so the script's keys share a Redis Cluster slot.
 KEY_PREFIX = "astronote:send-rate:{send}:"
@@ -80,6 +89,15 @@ class _LocalWindows:
             self._next_sweep = now + 60.0
             for key in list(self._logs):
                 self._prune(key, now)
+
+    def fill(self, keys: Sequence[str], limits: Sequence[int], now: float) -> None:
+        """Count the current window as used up to every limit (grants we cannot see)."""
+        for key, limit in zip(keys, limits, strict=True):
+            self._prune(key, now)
+            missing = limit - self._used.get(key, 0)
+            if missing > 0:
+                self._logs.setdefault(key, deque()).append((now + WINDOW, missing))
+                self._used[key] = self._used.get(key, 0) + missing
 
     def _wait_one(self, key: str, limit: int, count: int, now: float) -> float:
         entries = self._prune(key, now)
@@ -127,8 +145,10 @@ class SendRateLimiter:
         # process, so its local limiter is the whole truth and dividing the limits
         # would only throw away three quarters of the throughput. (A test send from
         # the web process is a lone message on top, not a stream.)
-        self._divisor = fallback_divisor if redis_client is not None else 1
-        self._fallback_limits = tuple(max(1, n // self._divisor) for n in self._limits)
+        self._min_divisor = fallback_divisor if redis_client is not None else 1
+        self._peers = 0  # live workers seen through the heartbeat
+        self._worker_id = uuid.uuid4().hex
+        self._beat_at = clock() - HEARTBEAT_SECONDS  # the first refusal beats at once
         self._local = _LocalWindows()
         # One attempt at a time per process keeps check-then-record atomic locally;
         # an attempt is a single round trip, far shorter than any send.
@@ -143,21 +163,43 @@ class SendRateLimiter:
             int(config.get("RATE_LIMIT_TRAFFIC_ACCOUNT_MAX", 100)),
             int(config.get("RATE_LIMIT_TENANT_MAX", 50)),
             int(config.get("RATE_LIMIT_GLOBAL_MAX", 200)),
+            fallback_divisor=int(config.get("RATE_LIMIT_FALLBACK_WORKERS", 4)),
         )
+
+    @property
+    def _divisor(self) -> int:
+        return max(self._min_divisor, self._peers)
+
+    def _fallback(self, limits: Sequence[int]) -> tuple[int, ...]:
+        return tuple(max(1, n // self._divisor) for n in limits)
+
+    @property
+    def _fallback_limits(self) -> tuple[int, ...]:
+        return self._fallback(self._limits)
 
     def max_chunk(self) -> int:
         """The largest count one acquire() may ask for."""
         return min(self._limits)
 
     def acquire(
-        self, traffic_account: str, shop_id: int, count: int, timeout: float = 30.0
+        self,
+        traffic_account: str,
+        shop_id: int,
+        count: int,
+        timeout: float = 30.0,
+        account_limit: int | None = None,
     ) -> bool:
         """Wait until `count` messages may go now, record them and return True.
 
         Returns False, recording nothing, once `timeout` seconds have passed; the
-        caller puts its batch back. `count` must be 1..max_chunk().
+        caller puts its batch back. `count` must be 1..max_chunk(). `account_limit`
+        lowers the traffic account's limit (a provider that throttles, see
+        services/sending/throttle.py); it never raises it.
         """
-        if not 1 <= count <= self.max_chunk():
+        limits = self._limits
+        if account_limit is not None:
+            limits = (max(1, min(limits[0], int(account_limit))), *limits[1:])
+        if not 1 <= count <= min(self.max_chunk(), max(limits[0], count)):
             raise ValueError(f"count must be between 1 and {self.max_chunk()}, got {count}")
         keys = (
             f"{KEY_PREFIX}account:{traffic_account}",
@@ -166,7 +208,7 @@ class SendRateLimiter:
         )
         deadline = self._clock() + timeout
         while True:
-            wait = self._attempt(keys, count)
+            wait = self._attempt(keys, count, limits)
             if wait <= 0:
                 return True
             remaining = deadline - self._clock()
@@ -174,29 +216,37 @@ class SendRateLimiter:
                 return False
             self._sleep(min(wait, remaining))
 
-    def _attempt(self, keys: Sequence[str], count: int) -> float:
+    def _attempt(self, keys: Sequence[str], count: int, limits: Sequence[int]) -> float:
         """One try: 0.0 when granted and recorded, else seconds worth waiting."""
         with self._lock:
             now = self._clock()
             if self._redis is not None and now >= (self._retry_redis_at or 0.0):
-                wait = self._local.wait_time(keys, self._limits, count, now)
+                wait = self._local.wait_time(keys, limits, count, now)
                 if wait == 0.0:
-                    wait = self._redis_attempt(keys, count, now)
+                    wait = self._redis_attempt(keys, count, now, limits)
                 if wait is not None:
                     if wait == 0.0:
-                        self._local.record(keys, self._limits, count, now)
+                        self._local.record(keys, limits, count, now)
                     return wait
-            wait = self._local.wait_time(keys, self._fallback_limits, count, now)
+            fallback = self._fallback(limits)
+            wait = self._local.wait_time(keys, fallback, count, now)
             if wait == 0.0:
-                self._local.record(keys, self._fallback_limits, count, now)
+                self._local.record(keys, fallback, count, now)
             return wait
 
-    def _redis_attempt(self, keys: Sequence[str], count: int, now: float) -> float | None:
+    def _redis_attempt(
+        self, keys: Sequence[str], count: int, now: float, limits: Sequence[int]
+    ) -> float | None:
         """Run the script; None (and fall back for a while) when Redis fails."""
-        args = [count, int(WINDOW * 1_000_000), uuid.uuid4().hex, *self._limits]
+        args = [count, int(WINDOW * 1_000_000), uuid.uuid4().hex, *limits]
         try:
             wait_us = self._script(keys=keys, args=args)
+            # While refused (the caller sleeps anyway), or at least twice per liveness
+            # horizon: the extra round trip never delays a grant that was due.
+            self._heartbeat(now, due=HEARTBEAT_SECONDS if wait_us else LIVE_FOR_SECONDS / 2)
         except (redis.RedisError, OSError) as exc:
+            if self._retry_redis_at is None:  # Redis just failed: others' grants are unseen
+                self._local.fill(keys, self._fallback(limits), now)
             self._retry_redis_at = now + REDIS_RETRY_SECONDS
             self._warn_fallback(exc, now)
             return None
@@ -204,6 +254,19 @@ class SendRateLimiter:
             self._retry_redis_at = None
             log.warning("Redis is back: send rate limits are shared again")
         return int(wait_us) / 1_000_000
+
+    def _heartbeat(self, now: float, due: float) -> None:
+        """Note this worker as live and count the live ones, every `due` seconds."""
+        if now - self._beat_at < due:
+            return
+        key = f"{KEY_PREFIX}workers"
+        pipe = self._redis.pipeline()
+        pipe.zadd(key, {self._worker_id: now})
+        pipe.zremrangebyscore(key, "-inf", now - LIVE_FOR_SECONDS)
+        pipe.zcard(key)
+        pipe.expire(key, int(LIVE_FOR_SECONDS * 2))
+        self._peers = int(pipe.execute()[2])
+        self._beat_at = now
 
     def _warn_fallback(self, exc: Exception, now: float) -> None:
         if now - self._warned_at < WARN_EVERY_SECONDS:

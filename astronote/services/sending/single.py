@@ -78,9 +78,12 @@ def send(message_id: int) -> ChunkResult:
         return ChunkResult()
     rules = rules_for(shop, message.kind)
     result = send_chunk(shop, None, taken, message.body, None, prerendered=True, rules=rules)
-    db.session.refresh(message)
+    # Read again, not refresh: a result write retried on a new session (submission.durably)
+    # may have detached the objects loaded before it.
+    db.session.expire_all()
+    message = db.session.get(Message, message_id)
     if message.status in (MessageStatus.FAILED, MessageStatus.SKIPPED):
-        release(shop, message.id, message.segments, message.kind)
+        release(db.session.get(Shop, message.shop_id), message.id, message.segments, message.kind)
         db.session.commit()
     return result
 

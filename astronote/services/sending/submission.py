@@ -9,10 +9,14 @@ Transaction owner: each outcome commits at once, because the provider already ac
 
 from __future__ import annotations
 
+import logging
+import time
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import BigInteger, String, update
+from sqlalchemy.exc import DBAPIError
 
 from astronote.extensions import db
 from astronote.integrations.mitto.client import (
@@ -29,6 +33,11 @@ from astronote.services.sending import delivery_reports, provider
 from astronote.services.sql import avoid_nested_loops, in_list, values_table
 
 messages = Message.__table__
+log = logging.getLogger("astronote.sending")
+# After the provider answered, its answer exists only in this worker's memory: a
+# database restart (AdminShutdown) must not throw it away, so the write is retried on
+# a fresh connection. The pauses cover a PostgreSQL restart of a few seconds.
+WRITE_PAUSES = (0.2, 1.0, 3.0)
 
 
 @dataclass
@@ -38,6 +47,7 @@ class ChunkResult:
     retry_after: float | None = None
     stop_reason: str | None = None
     defer_until: datetime | None = None  # quiet hours: the earliest deferred row
+    throttled: bool = False  # the provider answered 429: slow down (services/sending/throttle)
 
 
 def settle(token: str, ids: list[int], status: MessageStatus, **values) -> list[int]:
@@ -84,11 +94,48 @@ def _record_accepted(token: str, accepted: dict[int, str]) -> list[int]:
     )
 
 
-def _charge(shop: Shop, campaign_id: int | None, token: str, ids, rendered) -> None:
+def _charge(shop_id: int, campaign_id: int | None, token: str, ids, rendered) -> None:
     """Spend the reservation for messages the provider took (or may have taken)."""
     amount = sum(rendered[i][1] for i in ids if i in rendered)  # unbillable: empty
     if amount:
-        credits.consume(shop.id, amount, f"consume:{token}:{min(ids)}", campaign_id)
+        credits.consume(shop_id, amount, f"consume:{token}:{min(ids)}", campaign_id)
+
+
+def durably(write) -> None:
+    """Run `write()` and commit, retrying on a fresh connection if the database drops it.
+
+    Safe to repeat: every statement in a write is fenced by the chunk's token and the
+    `submitting` status, and the charge by its ledger key, so a retry after a commit
+    whose answer was lost changes nothing.
+    """
+    for pause in (*WRITE_PAUSES, None):
+        try:
+            write()
+            db.session.commit()
+            return
+        except DBAPIError as exc:
+            if pause is None or not (exc.connection_invalidated or _is_disconnect(exc)):
+                raise
+            log.warning("result write lost its connection (%s); retrying", type(exc.orig))
+            _fresh_session()
+            time.sleep(pause)
+
+
+def _is_disconnect(exc: DBAPIError) -> bool:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+def _fresh_session() -> None:
+    """Drop the dead connection; the next statement checks out a new one. The session
+    (and the objects the caller holds) stays: only if even that fails is it replaced."""
+    with suppress(Exception):  # a connection that is already gone needs no invalidating
+        db.session.connection().invalidate()
+    try:
+        db.session.rollback()
+    except DBAPIError:
+        db.session.remove()
 
 
 def submit(
@@ -102,6 +149,7 @@ def submit(
     ids = [int(m.reference) for m in outbound]
     if not ids:
         return ChunkResult()
+    shop_id = shop.id  # the session may be replaced (durably) after the call
     client = provider.mitto()
     try:
         prepared = client.prepare_bulk(outbound)
@@ -113,16 +161,22 @@ def submit(
     except MittoUnknownOutcomeError as exc:
         matched = getattr(exc, "matched", None) or {}
         accepted = {int(r.reference): r.message_id for r in matched.values() if r.message_id}
-        recorded = _record_accepted(token, accepted)
-        unknown = settle(token, ids, MessageStatus.UNKNOWN, error=str(exc)[:500])
-        # Charged: we may well have been billed. Only rows this worker moved, so a row
-        # the reconciler already settled (and charged) is never charged twice.
-        _charge(shop, campaign_id, token, recorded + unknown, rendered)
-        db.session.commit()
+        error = str(exc)[:500]
+
+        def write_unknown() -> None:
+            recorded = _record_accepted(token, accepted)
+            unknown = settle(token, ids, MessageStatus.UNKNOWN, error=error)
+            # Charged: we may well have been billed. Only rows this worker moved, so a
+            # row the reconciler already settled (and charged) is never charged twice.
+            _charge(shop_id, campaign_id, token, recorded + unknown, rendered)
+
+        durably(write_unknown)
         return ChunkResult()
     except MittoRetryableError as exc:
         settle(token, ids, MessageStatus.QUEUED, claim_token=None)
         db.session.commit()
+        if exc.status == 429:  # honour Retry-After exactly: the provider knows its cap
+            return ChunkResult(retry_after=exc.retry_after or 1.0, throttled=True)
         return ChunkResult(retry_after=exc.retry_after or 2.0)
     except MittoAuthError as exc:
         settle(token, ids, MessageStatus.QUEUED, claim_token=None)
@@ -142,17 +196,20 @@ def submit(
         db.session.commit()
         return ChunkResult()
     accepted = {int(r.reference): r.message_id for r in result.results if r.accepted}
-    recorded = _record_accepted(token, accepted)
     rejected: dict[str, list[int]] = {}
     for r in result.results:
         if not r.accepted:
             rejected.setdefault((r.error or "rejected by provider")[:500], []).append(
                 int(r.reference)
             )
-    for error, rejected_ids in rejected.items():  # one statement per distinct reason
-        settle(token, rejected_ids, MessageStatus.FAILED, error=error, failed_at=now_utc())
-    _charge(shop, campaign_id, token, recorded, rendered)
-    db.session.commit()
+
+    def write_results() -> None:
+        recorded = _record_accepted(token, accepted)
+        for error, rejected_ids in rejected.items():  # one statement per distinct reason
+            settle(token, rejected_ids, MessageStatus.FAILED, error=error, failed_at=now_utc())
+        _charge(shop_id, campaign_id, token, recorded, rendered)
+
+    durably(write_results)
     if delivery_reports.any_unmatched():  # reports that overtook our own bookkeeping
         delivery_reports.rematch(provider_ids=list(accepted.values()))
         db.session.commit()
