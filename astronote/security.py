@@ -65,10 +65,18 @@ def _reject_nul_bytes():
     form_body = request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data")
     if form_body and any("\x00" in value for value in request.form.values()):
         abort(400, "The form contains a NUL character.")
-    if request.is_json and _has_nul(request.get_json(silent=True)):
+    if request.is_json and _has_nul(_json_body()):
         message = "The request contains a NUL character, which no field may hold."
         return jsonify(error="invalid_input", message=message), 400
     return None
+
+
+def _json_body():
+    """The JSON body, or None when it is not JSON; too deeply nested is a clear 400."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:  # json.loads raises it, not ValueError, past ~1,000 levels
+        abort(400, "The JSON body is nested too deeply.")
 
 
 def same_origin() -> bool:

@@ -123,9 +123,10 @@ def reconcile_sending() -> int:
 @app_periodic_task(crontab(minute="17"))
 def mark_never_sent() -> int:
     """Hourly: `unknown` rows with no report past the validity period were never sent."""
-    total = 0
-    while marked := never_sent.mark(current_app.config["MITTO_VALIDITY_HOURS"]):
-        db.session.commit()
+    total, after = 0, 0
+    while after is not None:
+        marked, after = never_sent.mark(current_app.config["MITTO_VALIDITY_HOURS"], after or 0)
+        db.session.commit()  # also keeps the statuses the provider's lookup told us
         total += marked
     return total
 

@@ -41,7 +41,7 @@ def _payload(raw: bytes):
     if raw.strip():
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             if request.mimetype not in FORM_TYPES:
                 raise _NotJson("The body is neither JSON nor form fields.") from None
     fields = {**request.args.to_dict(), **request.form.to_dict()}

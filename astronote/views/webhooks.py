@@ -47,7 +47,7 @@ def shopify():
         return jsonify(status="ignored", reason="stale"), 200
     try:
         payload = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return jsonify(error="invalid_json"), 400
     if not isinstance(payload, dict):  # every topic we handle is a JSON object
         return jsonify(error="invalid_json", message="The body must be a JSON object."), 400

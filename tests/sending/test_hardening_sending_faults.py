@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import OperationalError
 
-from astronote.models import CreditLedgerEntry, Message, now_utc
+from astronote.models import CreditLedgerEntry, Message, UnmatchedDeliveryReport, now_utc
 from astronote.services import credits
+from astronote.services.campaigns import lifecycle
 from astronote.services.sending import batches, never_sent, submission
 from astronote.tasks import campaigns as campaign_tasks
 from tests.sending.test_campaign_views import hx, started
@@ -63,7 +64,8 @@ def test_unknown_without_any_report_past_validity_is_not_sent_refunded_and_resen
     refunds = db.session.execute(
         select(CreditLedgerEntry).filter_by(shop_id=funded.id, kind="refund")
     ).scalars()
-    assert [(e.available_delta, e.idempotency_key) for e in refunds] == [(2, f"not_sent:{ids[0]}")]
+    key = f"not_sent:{campaign.id}:{read.campaign(campaign.id).send_run}:{ids[0]}"
+    assert [(e.available_delta, e.idempotency_key) for e in refunds] == [(2, key)]
     assert credits.ledger_totals(funded.id) == credits.balance(funded.id)
     assert sim.sends_per_phone() == Counter({p: 1 for p in phones[4:]})  # never resent alone
 
@@ -101,7 +103,7 @@ def test_status_lookup_decides_for_unknown_rows_with_a_provider_id(
         update(Message).where(Message.id == lost.id).values(provider_message_id="never-seen")
     )
     db.session.commit()
-    assert never_sent.mark(48) == 1
+    assert never_sent.mark(48) == (1, lost.id)
     db.session.commit()
     rows = {m.id: m for m in read.messages(campaign.id)}
     assert rows[lost.id].skip_reason == "not_sent"  # the provider answered 404
@@ -170,3 +172,46 @@ def test_a_write_that_keeps_failing_still_raises(db, funded, monkeypatch):
 
     with pytest.raises(OperationalError):
         submission.durably(down)
+
+
+def test_an_unmatched_report_naming_the_row_keeps_it_unknown(db, funded, subscribers, read):
+    """A report we could not match yet, carrying the row's reference, proves it was sent."""
+    subscribers(2)
+    campaign = started(db, funded)
+    ids = [m.id for m in read.messages(campaign.id)]
+    _fenced_then_killed(db, campaign, ids, hours_ago=60)
+    db.session.add(
+        UnmatchedDeliveryReport(
+            provider_message_id="mitto-1",
+            reference=str(ids[0]),
+            raw_status="Delivered",
+            payload="{}",
+            received_at=now_utc(),
+        )
+    )
+    db.session.commit()
+    assert lifecycle.finish_if_done(campaign.id)  # nothing left to send: it closes
+    db.session.commit()
+    assert campaign_tasks.mark_never_sent.call_local() == 1  # only the row with no evidence
+    rows = {m.id: m for m in read.messages(campaign.id)}
+    assert rows[ids[0]].status == "unknown"
+    assert (rows[ids[1]].status, rows[ids[1]].skip_reason) == ("skipped", "not_sent")
+
+
+def test_rows_the_provider_cannot_answer_for_do_not_block_later_rows(
+    db, funded, subscribers, read, monkeypatch
+):
+    subscribers(3)
+    campaign = started(db, funded)
+    ids = [m.id for m in read.messages(campaign.id)]
+    _fenced_then_killed(db, campaign, ids, hours_ago=60)
+    db.session.execute(
+        update(Message).where(Message.id.in_(ids[:2])).values(provider_message_id="asked")
+    )
+    db.session.commit()
+    assert lifecycle.finish_if_done(campaign.id)  # nothing left to send: it closes
+    db.session.commit()
+    monkeypatch.setattr(never_sent, "_provider_knows", lambda message_id: None)  # can't tell
+    assert never_sent.mark(48, limit=2) == (0, ids[1])  # passed over, not looked at forever
+    assert never_sent.mark(48, after_id=ids[1], limit=2) == (1, ids[2])
+    assert never_sent.mark(48, after_id=ids[2], limit=2) == (0, None)

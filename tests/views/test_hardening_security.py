@@ -127,3 +127,11 @@ def test_admin_pages_with_personal_data_are_not_stored(client, shop, doc_auth):
         assert response.status_code == 200, path
         assert response.headers["Cache-Control"] == "no-store", path
     assert "no-store" not in client.get("/healthz").headers.get("Cache-Control", "")
+
+
+def test_json_nested_too_deeply_is_a_clear_400_everywhere(client, shop):
+    deep = "[" * 100_000
+    headers = {"Content-Type": "application/json"}
+    for path in ("/api/opt-in", "/api/contact", "/webhooks/mitto/dlr", "/webhooks/mitto/inbound"):
+        response = client.post(path, data=deep, headers=headers)
+        assert response.status_code == 400, (path, response.status_code)

@@ -292,7 +292,16 @@ def resend_not_sent(shop: Shop, campaign: Campaign) -> int:
             messages.c.status == MessageStatus.SKIPPED,
             messages.c.skip_reason == NOT_SENT,
         )
-        .values(status=MessageStatus.QUEUED, skip_reason=None, claim_token=None, error=None)
+        .values(
+            status=MessageStatus.QUEUED,
+            skip_reason=None,
+            claim_token=None,
+            error=None,
+            # a fresh send: its report must be able to match by reference again
+            provider_message_id=None,
+            delivery_status=None,
+            report_at=None,
+        )
     )
     return people
 

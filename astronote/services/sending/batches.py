@@ -162,7 +162,9 @@ def reclaim_stale(older_than) -> tuple[int, int]:
         .values(status=MessageStatus.QUEUED, claim_token=None)
     ).rowcount
     stale = db.session.execute(
-        select(table.c.id, table.c.shop_id, table.c.campaign_id, table.c.segments)
+        select(
+            table.c.id, table.c.shop_id, table.c.campaign_id, table.c.segments, table.c.claim_token
+        )
         .where(table.c.status == MessageStatus.SUBMITTING, table.c.claimed_at < cutoff)
         .limit(10_000)
     ).all()
@@ -175,6 +177,8 @@ def reclaim_stale(older_than) -> tuple[int, int]:
             )
         ).rowcount
         if marked and row.segments:  # we may have been billed, as for any unknown outcome
-            credits.consume(row.shop_id, row.segments, f"unknown:{row.id}", row.campaign_id)
+            # keyed by the chunk too: a row resent later is a new charge, not a replay
+            key = f"unknown:{row.claim_token}:{row.id}"
+            credits.consume(row.shop_id, row.segments, key, row.campaign_id)
     db.session.commit()
     return requeued, len(stale)

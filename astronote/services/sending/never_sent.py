@@ -24,11 +24,11 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import String, cast, exists, select, update
 
 from astronote.extensions import db
 from astronote.integrations.mitto.client import MittoError, MittoPermanentError
-from astronote.models import Campaign, Message, MessageStatus, now_utc
+from astronote.models import Campaign, Message, MessageStatus, UnmatchedDeliveryReport, now_utc
 from astronote.services import credits
 from astronote.services.sending import provider
 from astronote.services.sql import in_list
@@ -48,15 +48,20 @@ def cutoff(validity_hours: float):
     return now_utc() - timedelta(hours=float(validity_hours)) - MARGIN
 
 
-def _candidates(before, limit: int):
+def _candidates(before, after_id: int, limit: int):
     recent = select(Campaign.id).where(Campaign.finished_at >= before - LOOK_BACK)
+    # A report we could not match yet that names this row is evidence it was sent.
+    unmatched = exists().where(UnmatchedDeliveryReport.reference == cast(messages.c.id, String))
     query = (
         select(messages.c.id, messages.c.provider_message_id)
         .where(
             messages.c.campaign_id.in_(recent),  # campaign rows: always billed when unknown
             messages.c.status == MessageStatus.UNKNOWN,
             messages.c.delivery_status.is_(None),  # no report of any kind ever came
+            messages.c.report_at.is_(None),
             messages.c.claimed_at < before,
+            messages.c.id > after_id,
+            ~unmatched,
         )
         .order_by(messages.c.id)
         .limit(limit)
@@ -81,14 +86,19 @@ def _provider_knows(message_id: str) -> bool | None:
     return True
 
 
-def mark(validity_hours: float, limit: int = BATCH) -> int:
-    """Mark up to `limit` never-sent rows and refund them; returns how many."""
+def mark(validity_hours: float, after_id: int = 0, limit: int = BATCH) -> tuple[int, int | None]:
+    """Look at up to `limit` candidate rows after `after_id`; mark the never-sent ones and
+    refund them. Returns (how many were marked, the last id looked at, None when done):
+    rows the provider cannot answer for now are passed over, never looked at forever."""
+    candidates = _candidates(cutoff(validity_hours), after_id, limit)
+    if not candidates:
+        return 0, None
     ids = []
-    for row in _candidates(cutoff(validity_hours), limit):
+    for row in candidates:
         if row.provider_message_id is None or _provider_knows(row.provider_message_id) is False:
             ids.append(row.id)
     if not ids:
-        return 0
+        return 0, candidates[-1].id
     moved = db.session.execute(
         update(messages)
         .where(in_list(messages.c.id, ids), messages.c.status == MessageStatus.UNKNOWN)
@@ -97,18 +107,20 @@ def mark(validity_hours: float, limit: int = BATCH) -> int:
     ).all()
     _refund(moved)
     log.warning("%d unknown messages had no report after their validity: not sent", len(moved))
-    return len(moved)
+    return len(moved), candidates[-1].id
 
 
 def _refund(rows) -> None:
-    """One refund per shop and campaign. Keyed by the lowest row id it covers: the
-    conditional update above moves each row once, so a key never covers two sets."""
+    """One refund per shop and campaign. Keyed by the campaign's send run and the lowest
+    row id it covers: the conditional update above moves each row once per run, and a
+    resend starts a new run, so a key never covers two sets."""
     groups: dict[tuple, list] = {}
     for row in rows:
         groups.setdefault((row.shop_id, row.campaign_id), []).append(row)
     for (shop_id, campaign_id), group in groups.items():
         amount = sum(r.segments for r in group)
         if amount:
-            key = f"not_sent:{min(r.id for r in group)}"
+            run = db.session.get(Campaign, campaign_id).send_run
+            key = f"not_sent:{campaign_id}:{run}:{min(r.id for r in group)}"
             note = f"{len(group)} message(s) never reached the provider"
             credits.refund(shop_id, amount, key, note, campaign_id)
