@@ -22,6 +22,7 @@ def test_add_contact_then_find_it_by_search(page):
     page.get_by_label("First name").fill("Grace")
     page.get_by_label("Last name").fill("Hopper")
     page.get_by_label("SMS marketing consent").select_option("subscribed")
+    page.get_by_label("This person agreed to receive SMS marketing").check()  # the attestation
     page.get_by_role("button", name="Add contact").click()
     expect(page.get_by_role("heading", name="Grace Hopper")).to_be_visible()
     expect(page.locator("#consent-history")).to_contain_text("Subscribed")

@@ -38,7 +38,7 @@ log = logging.getLogger("astronote.sending")
 
 DECREASE = 0.5
 INCREASE = 0.1
-PROBE_AFTER = 30.0  # seconds without a 429 before growing past the rate that failed
+PROBE_AFTER = 5.0  # seconds without a 429 before growing past the rate that failed
 SHOWN_FOR = 60.0  # seconds after the last 429 that the page still says "throttling"
 DEFAULT_RETRY = 1.0  # a 429 without Retry-After
 clock = time.time
@@ -94,7 +94,11 @@ def wait_seconds(account: str) -> float:
 def throttled(account: str, sent: int, ceiling: int, retry_after: float | None) -> None:
     """The provider answered 429 to `sent` messages: slow down and wait as it asks."""
     state, now = _load(account), clock()
-    failed = min(float(state.get("rate") or ceiling), float(max(1, sent)))
+    # The rate we were sending at failed; a chunk's size is a count, not a rate, so it
+    # bounds the rate only when the chunk alone exceeded what the provider allows.
+    failed = float(state.get("rate") or ceiling)
+    if sent < failed and state.get("until", 0.0) > now - 1.0:
+        failed = min(failed, float(max(1, sent)))  # 429s one after the other: this chunk
     good = state.pop("good", None)  # used once: a second 429 at it halves
     state["rate"] = good if good is not None and good < failed else max(1.0, failed * DECREASE)
     wait = retry_after if retry_after is not None else DEFAULT_RETRY
