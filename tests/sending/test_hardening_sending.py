@@ -100,6 +100,9 @@ def test_429_shrinks_the_rate_and_success_grows_it_back(app, monkeypatch):
     for _ in range(3):
         throttle.succeeded(ACCOUNT, 100)
     assert throttle.rate(ACCOUNT, 100) == 66  # 50, 55, 60.5, 66.55
+    throttle.throttled(ACCOUNT, sent=66, ceiling=100, retry_after=5)  # in flight: no halving
+    assert throttle.rate(ACCOUNT, 100) == 66 and throttle.wait_seconds(ACCOUNT) == 5
+    now[0] += 5  # the wait is over: a 429 now is about our rate
     throttle.throttled(ACCOUNT, sent=66, ceiling=100, retry_after=2.5)
     assert throttle.rate(ACCOUNT, 100) == 60  # back to the last rate that went through
     assert throttle.wait_seconds(ACCOUNT) == 2.5

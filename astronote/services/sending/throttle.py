@@ -97,11 +97,15 @@ def throttled(account: str, sent: int, ceiling: int, retry_after: float | None) 
     # The rate we were sending at failed; a chunk's size is a count, not a rate, so it
     # bounds the rate only when the chunk alone exceeded what the provider allows.
     failed = float(state.get("rate") or ceiling)
-    if sent < failed and state.get("until", 0.0) > now - 1.0:
-        failed = min(failed, float(max(1, sent)))  # 429s one after the other: this chunk
+    wait = retry_after if retry_after is not None else DEFAULT_RETRY
+    if now < float(state.get("until", 0.0)):
+        # Still inside the last 429's wait: this request left before it (another worker's,
+        # in flight), so it says nothing new about our rate. Extend the wait, don't compound.
+        state.update(until=max(float(state["until"]), now + wait), at=now)
+        _save(account, state)
+        return
     good = state.pop("good", None)  # used once: a second 429 at it halves
     state["rate"] = good if good is not None and good < failed else max(1.0, failed * DECREASE)
-    wait = retry_after if retry_after is not None else DEFAULT_RETRY
     state.update(cap=failed, until=now + wait, at=now)
     _save(account, state)
     log.warning("provider throttling %s: rate now %.0f msg/s", account, state["rate"])
