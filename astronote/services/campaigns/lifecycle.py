@@ -233,12 +233,15 @@ def cancel(campaign: Campaign) -> None:
     )
 
 
-def retry_failed(shop: Shop, campaign: Campaign) -> int:
-    """Queue again only the rows that definitely failed; reserve their cost. Caller commits."""
-    done = (CampaignStatus.COMPLETED, CampaignStatus.FAILED)
-    people, cost = _snapshot_cost(shop, campaign, statuses=(MessageStatus.FAILED,))
+def _requeue(shop: Shop, campaign: Campaign, status: MessageStatus, *conditions) -> int:
+    """Send a finished campaign's chosen rows again as a new run; reserve their cost.
+
+    Each row starts afresh (no provider id, report or error), so its new report can match
+    it by reference again. Caller commits."""
+    people, cost = _snapshot_cost(shop, campaign, (status,), *conditions)
     if people == 0:
-        raise InvalidTransition("No failed messages to retry.")
+        return 0
+    done = (CampaignStatus.COMPLETED, CampaignStatus.FAILED)
     _transition(campaign, done, CampaignStatus.SENDING, finished_at=None)
     campaign.send_run += 1
     credits.reserve(
@@ -248,16 +251,26 @@ def retry_failed(shop: Shop, campaign: Campaign) -> int:
     campaign.credits_settled = False
     db.session.execute(
         update(messages)
-        .where(messages.c.campaign_id == campaign.id, messages.c.status == MessageStatus.FAILED)
+        .where(messages.c.campaign_id == campaign.id, messages.c.status == status, *conditions)
         .values(
             status=MessageStatus.QUEUED,
+            skip_reason=None,
             claim_token=None,
             error=None,
             failed_at=None,
             provider_message_id=None,
             delivery_status=None,
+            report_at=None,
         )
     )
+    return people
+
+
+def retry_failed(shop: Shop, campaign: Campaign) -> int:
+    """Queue again only the rows that definitely failed; reserve their cost. Caller commits."""
+    people = _requeue(shop, campaign, MessageStatus.FAILED)
+    if people == 0:
+        raise InvalidTransition("No failed messages to retry.")
     return people
 
 
@@ -269,40 +282,9 @@ def resend_not_sent(shop: Shop, campaign: Campaign) -> int:
 
     Their credits were refunded when they were found; the resend reserves them again.
     Caller commits."""
-    never = (Message.skip_reason == NOT_SENT,)
-    people, cost = _snapshot_cost(shop, campaign, (MessageStatus.SKIPPED,), *never)
+    people = _requeue(shop, campaign, MessageStatus.SKIPPED, messages.c.skip_reason == NOT_SENT)
     if people == 0:
         raise InvalidTransition("No messages that were never sent.")
-    _transition(
-        campaign,
-        (CampaignStatus.COMPLETED, CampaignStatus.FAILED),
-        CampaignStatus.SENDING,
-        finished_at=None,
-    )
-    campaign.send_run += 1
-    credits.reserve(
-        shop.id, cost, f"campaign:{campaign.id}:reserve:{campaign.send_run}", campaign.id
-    )
-    campaign.reserved_credits += cost
-    campaign.credits_settled = False
-    db.session.execute(
-        update(messages)
-        .where(
-            messages.c.campaign_id == campaign.id,
-            messages.c.status == MessageStatus.SKIPPED,
-            messages.c.skip_reason == NOT_SENT,
-        )
-        .values(
-            status=MessageStatus.QUEUED,
-            skip_reason=None,
-            claim_token=None,
-            error=None,
-            # a fresh send: its report must be able to match by reference again
-            provider_message_id=None,
-            delivery_status=None,
-            report_at=None,
-        )
-    )
     return people
 
 
