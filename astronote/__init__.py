@@ -38,6 +38,8 @@ def create_app(overrides: Mapping | None = None) -> Flask:
 def register_blueprints(app: Flask) -> None:
     from astronote import views
     from astronote.views import (
+        automations,
+        billing,
         campaigns,
         contacts,
         dev,
@@ -59,8 +61,10 @@ def register_blueprints(app: Flask) -> None:
         contacts,
         imports,
         campaigns,
+        automations,
         inbox,
         submissions,
+        billing,
         settings,
         webhooks,
         provider_callbacks,

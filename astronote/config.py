@@ -6,6 +6,7 @@ to `tasks.configure`.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,6 +47,23 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _prices(raw: str) -> dict[str, int]:
+    """CREDIT_PRICES as JSON, e.g. {"GB": 3, "DE": 4}: country code to credits per segment."""
+    if not raw.strip():
+        return {}
+    try:
+        prices = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"CREDIT_PRICES must be a JSON object, got {raw!r}") from exc
+    valid = isinstance(prices, dict) and all(
+        isinstance(k, str) and len(k) == 2 and isinstance(v, int) and 0 < v <= 100
+        for k, v in prices.items()
+    )
+    if not valid:
+        raise ConfigError('CREDIT_PRICES maps two-letter countries to 1-100, e.g. {"GB": 3}')
+    return {k.upper(): v for k, v in prices.items()}
 
 
 def _keys(raw: str) -> list[str]:
@@ -105,6 +123,8 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "RATE_LIMIT_TENANT_MAX": _int(env, "RATE_LIMIT_TENANT_MAX", 50),
         "RATE_LIMIT_GLOBAL_MAX": _int(env, "RATE_LIMIT_GLOBAL_MAX", 200),
         "RATE_LIMIT_FALLBACK_WORKERS": _int(env, "RATE_LIMIT_FALLBACK_WORKERS", 4),
+        # {"GB": 3, ...}: credits per SMS segment by destination country, over the defaults.
+        "CREDIT_PRICES": _prices(env.get("CREDIT_PRICES", "")),
         "PORT": _int(env, "PORT", 8000),
         "IMPORT_MAX_MB": _int(env, "IMPORT_MAX_MB", 75),
         "MAX_CONTENT_LENGTH": _int(env, "IMPORT_MAX_MB", 75) * 1024 * 1024,

@@ -1,5 +1,6 @@
 """Every model, re-exported so Alembic autogenerate sees them."""
 
+from astronote.models.automation import Automation, AutomationRun, RunStatus
 from astronote.models.base import Base, now_utc
 from astronote.models.campaign import (
     FINAL_STATES,
@@ -38,6 +39,9 @@ from astronote.models.shopify import (
 )
 
 __all__ = [
+    "Automation",
+    "AutomationRun",
+    "RunStatus",
     "InboundMessage",
     "ShopSenderNumber",
     "StorefrontSubmission",

@@ -114,6 +114,8 @@ class Message(Base):
     last_name: Mapped[str | None] = mapped_column(String(100))
     body: Mapped[str | None] = mapped_column(Text)  # the rendered text, as sent
     segments: Mapped[int] = mapped_column(default=0)
+    # What it costs: segments x the destination's credits per segment (NULL before 0010: segments).
+    credits: Mapped[int | None]
     status: Mapped[str] = mapped_column(String(16), default=MessageStatus.QUEUED)
     skip_reason: Mapped[str | None] = mapped_column(String(32))
     claim_token: Mapped[str | None] = mapped_column(String(32))

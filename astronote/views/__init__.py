@@ -8,8 +8,10 @@ from astronote.services import timezones
 NAV_ITEMS = (
     ("Contacts", "contacts.index"),
     ("Campaigns", "campaigns.index"),
+    ("Automations", "automations.index"),
     ("Inbox", "inbox.index"),
     ("Submissions", "submissions.index"),
+    ("Credits", "billing.index"),
     ("Settings", "settings.edit"),
 )
 

@@ -61,6 +61,8 @@ class SendRules:
     frequency_cap: bool = True
     quiet_hours: bool = True
     billable: bool = True
+    # Transactional messages (order, shipping) need only a contact who has not opted out.
+    marketing_consent: bool = True
 
 
 MARKETING = SendRules()
@@ -98,16 +100,19 @@ def _mark(ids: list[int], **values) -> None:
         )
 
 
-def _skip_withdrawn(chunk: list[Recipient]) -> list[Recipient]:
+def _skip_withdrawn(chunk: list[Recipient], marketing: bool = True) -> list[Recipient]:
     """Drop recipients who opted out (or were deleted) since the audience was taken."""
     contact_ids = [c.contact_id for c in chunk if c.contact_id is not None]
     allowed = set()
     if contact_ids:
-        subscribed = select(Contact.id).where(
-            in_list(Contact.id, contact_ids),
-            Contact.consent_state == ConsentState.SUBSCRIBED.value,
+        consent = Contact.consent_state
+        permitted = (
+            consent == ConsentState.SUBSCRIBED.value
+            if marketing
+            else consent != ConsentState.UNSUBSCRIBED.value
         )
-        allowed = set(db.session.execute(subscribed).scalars())
+        query = select(Contact.id).where(in_list(Contact.id, contact_ids), permitted)
+        allowed = set(db.session.execute(query).scalars())
     withdrawn = [c.id for c in chunk if c.contact_id not in allowed]
     _mark(withdrawn, status=MessageStatus.SKIPPED, skip_reason="unsubscribed")
     return [c for c in chunk if c.contact_id in allowed]
@@ -191,7 +196,7 @@ def send_chunk(
 ) -> ChunkResult:
     """Send one rate-limited chunk of taken rows and record every outcome."""
     if rules.recheck_consent:
-        chunk = _skip_withdrawn(chunk)
+        chunk = _skip_withdrawn(chunk, rules.marketing_consent)
     chunk, defer_until = _apply_marketing_rules(shop, campaign_id, chunk, rules)
     rendered = {}
     for c in chunk:

@@ -18,6 +18,7 @@ from astronote.services.sending.chunks import ChunkResult, SendRules, send_chunk
 
 messages = Message.__table__
 SYSTEM_PREFIX = "kw:"
+TRANSACTIONAL = "transactional"  # order and shipping updates: need only no opt-out
 
 
 def rules_for(shop: Shop, kind: str) -> SendRules:
@@ -28,11 +29,20 @@ def rules_for(shop: Shop, kind: str) -> SendRules:
         )
     if kind in ("test", "reply"):  # merchant-initiated: a test to oneself, or a conversation
         return SendRules(frequency_cap=False, quiet_hours=False)
-    if kind == "transactional":
+    if kind == TRANSACTIONAL:
         return SendRules(
-            frequency_cap=False, quiet_hours=not shop.transactional_ignores_quiet_hours
+            frequency_cap=False,
+            quiet_hours=not shop.transactional_ignores_quiet_hours,
+            marketing_consent=False,
         )
     return SendRules()
+
+
+def may_receive(contact: Contact, kind: str) -> bool:
+    """Marketing needs a subscribed contact; a transactional message one not opted out."""
+    if kind == TRANSACTIONAL:
+        return contact.consent_state != ConsentState.UNSUBSCRIBED.value
+    return contact.consent_state == ConsentState.SUBSCRIBED.value
 
 
 def queue_single(
@@ -44,7 +54,7 @@ def queue_single(
     someone who just opted out); billable kinds reserve their cost now.
     """
     system = kind.startswith(SYSTEM_PREFIX)
-    if not system and contact.consent_state != ConsentState.SUBSCRIBED.value:
+    if not system and not may_receive(contact, kind):
         raise ValidationFailed({"phone": f"{contact.phone} is not subscribed to SMS marketing."})
     opt_out = None if system else opt_out_text(shop, contact.id)
     values = values_for(shop, contact.first_name, contact.last_name, discount_code)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from astronote.models import Shop, WebhookEvent
+from astronote.services.billing import webhooks as billing_webhooks
 from astronote.services.shopify import customer_payloads, customer_tags, orders, shops
 from astronote.services.shopify import customers as shopify_customers
 from astronote.services.shopify import gdpr as compliance
@@ -54,4 +55,5 @@ HANDLERS = {
     "orders/create": lambda shop, p, e: orders.record_order(shop, p),
     "checkouts/create": lambda shop, p, e: orders.record_checkout(shop, p),
     "checkouts/update": lambda shop, p, e: orders.record_checkout(shop, p),
+    **billing_webhooks.HANDLERS,
 }
