@@ -55,6 +55,7 @@ FINAL_STATES = (
 IN_FLIGHT = "status IN ('claimed', 'submitting')"
 SENT = "sent_at IS NOT NULL"
 PROVIDER_ID = "provider_message_id IS NOT NULL"
+SINGLE_QUEUED = "campaign_id IS NULL AND status = 'queued'"
 
 
 def _where(condition: str) -> dict:
@@ -99,6 +100,8 @@ class Message(Base):
         Index("ix_messages_shop_phone_sent", "shop_id", "phone", "sent_at", **_where(SENT)),
         Index("ix_messages_status_claimed", "status", "claimed_at", **_where(IN_FLIGHT)),
         Index("ix_messages_shop_contact_sent", "shop_id", "contact_id", "sent_at", **_where(SENT)),
+        # One-off messages (automations, replies) waiting: the sweeper finds lost or deferred ones.
+        Index("ix_messages_single_queued", "not_before", **_where(SINGLE_QUEUED)),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

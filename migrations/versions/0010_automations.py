@@ -6,6 +6,8 @@
   partial index holds only the scheduled runs the dispatcher looks for.
 - `messages.credits`: segments x the destination's price, fixed when the message is
   queued, so settling and refunds never re-price. NULL on older rows means `segments`.
+- `ix_messages_single_queued`: one-off messages still waiting (lost tasks, quiet hours),
+  for the sweeper that sends them when due, whatever happened to their Huey task.
 
 Revision ID: 0010
 Revises: 0009
@@ -21,6 +23,7 @@ depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 SCHEDULED = sa.text("status = 'scheduled'")
+SINGLE_QUEUED = sa.text("campaign_id IS NULL AND status = 'queued'")
 
 
 def upgrade():
@@ -67,9 +70,17 @@ def upgrade():
         "ix_automation_runs_shop_flow_id", "automation_runs", ["shop_id", "flow", "id"]
     )
     op.add_column("messages", sa.Column("credits", sa.Integer(), nullable=True))
+    op.create_index(
+        "ix_messages_single_queued",
+        "messages",
+        ["not_before"],
+        postgresql_where=SINGLE_QUEUED,
+        sqlite_where=SINGLE_QUEUED,
+    )
 
 
 def downgrade():
+    op.drop_index("ix_messages_single_queued", table_name="messages")
     with op.batch_alter_table("messages") as batch_op:
         batch_op.drop_column("credits")
     op.drop_index("ix_automation_runs_shop_flow_id", table_name="automation_runs")

@@ -24,6 +24,15 @@ ALIASES = {
     "discountcode": "discount_code",
 }
 VARIABLES = ("first_name", "last_name", "shop_name", "discount_code")
+# Filled only by the automations whose trigger carries them (services/automations/catalogue).
+EVENT_VARIABLES = (
+    "checkout_url",
+    "order_number",
+    "order_total",
+    "tracking_url",
+    "tracking_number",
+)
+ALIASES.update({name: name for name in EVENT_VARIABLES})
 DEFAULT_OPT_OUT = "Reply STOP to opt out"
 
 
@@ -32,12 +41,19 @@ def _canonical(name: str) -> str | None:
     return ALIASES.get(key) or ALIASES.get(key.replace("_", ""))
 
 
-def unknown_variables(body: str) -> list[str]:
-    """Placeholders we cannot fill: refused at compose time, never sent raw."""
-    return sorted({m.group(1) for m in VARIABLE.finditer(body) if _canonical(m.group(1)) is None})
+def unknown_variables(body: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """Placeholders we cannot fill: refused at compose time, never sent raw.
+
+    `extra`: the event variables the message's trigger supplies (an automation's)."""
+    known = set(VARIABLES) | set(extra)
+    return sorted(
+        {m.group(1) for m in VARIABLE.finditer(body) if _canonical(m.group(1)) not in known}
+    )
 
 
-def body_problem(body: str, empty: str = "Write the message.") -> str | None:
+def body_problem(
+    body: str, empty: str = "Write the message.", extra: tuple[str, ...] = ()
+) -> str | None:
     """What is wrong with a message as the merchant wrote it (normalised), or None.
 
     Every way of sending one (campaign, test, reply) checks it here: an unknown
@@ -46,7 +62,7 @@ def body_problem(body: str, empty: str = "Write the message.") -> str | None:
         return empty
     if len(body) > MAX_BODY:
         return f"A message can be at most {MAX_BODY:,} characters."
-    if unknown := unknown_variables(body):
+    if unknown := unknown_variables(body, extra):
         return "Unknown placeholder: " + ", ".join("{{" + u + "}}" for u in unknown)
     return None
 

@@ -1,0 +1,1 @@
+"""Automations tasks: thin wrappers over services/automations."""

@@ -1,0 +1,1 @@
+"""Billing tasks: thin wrappers over services/billing."""
