@@ -85,14 +85,15 @@ def test_round_trip_and_models_match(fresh_url):
     }
     assert _references(fresh_url) == head
     partial = _partial_indexes(fresh_url)
-    assert len(partial) == 4, partial
+    assert len(partial) == 5, partial
     assert _drift(app) == []
     with app.app_context():
         downgrade(directory=MIGRATIONS, revision="0005")
     before = _references(fresh_url)
     assert before["contact_tags"] == ["contacts", "shops"]
     assert before["messages"] == ["campaigns", "contacts", "shops"]
-    assert _partial_indexes(fresh_url) == partial
+    # 0010 added the one-off queue index; the four older ones survive the table rebuilds.
+    assert _partial_indexes(fresh_url) == partial - {"ix_messages_single_queued"}
     with app.app_context():
         upgrade(directory=MIGRATIONS)
     assert _references(fresh_url) == head
