@@ -66,6 +66,67 @@ def _prices(raw: str) -> dict[str, int]:
     return {k.upper(): v for k, v in prices.items()}
 
 
+DEFAULT_PACKS = (
+    {"code": "starter", "credits": 1000, "price": "10.00"},
+    {"code": "growth", "credits": 5000, "price": "45.00"},
+    {"code": "pro", "credits": 20000, "price": "160.00"},
+)
+
+
+def _money(env: Mapping[str, str], name: str, default: str) -> int:
+    """A price such as "29.00" as integer cents (never a float)."""
+    raw = (env.get(name) or default).strip()
+    whole, _, frac = raw.partition(".")
+    if not whole.isdigit() or not (frac == "" or (frac.isdigit() and len(frac) <= 2)):
+        raise ConfigError(f"{name} must be a price such as 29.00, got {raw!r}")
+    return int(whole) * 100 + int((frac or "0").ljust(2, "0"))
+
+
+def _packs(raw: str) -> tuple[dict, ...]:
+    """BILLING_PACKS as JSON: [{"code": "starter", "credits": 1000, "price": "10.00"}, ...]."""
+    if not raw.strip():
+        packs = DEFAULT_PACKS
+    else:
+        try:
+            packs = json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError(f"BILLING_PACKS must be a JSON list, got {raw!r}") from exc
+    if not isinstance(packs, list | tuple) or not packs:
+        raise ConfigError("BILLING_PACKS must be a non-empty JSON list")
+    parsed = []
+    for pack in packs:
+        ok = (
+            isinstance(pack, dict)
+            and isinstance(pack.get("code"), str)
+            and pack["code"].isidentifier()
+            and isinstance(pack.get("credits"), int)
+            and pack["credits"] > 0
+        )
+        if not ok:
+            raise ConfigError(f"BILLING_PACKS entry needs code, credits and price: {pack!r}")
+        cents = _money({"p": str(pack.get("price", ""))}, "p", "")
+        parsed.append({"code": pack["code"], "credits": pack["credits"], "price_cents": cents})
+    return tuple(parsed)
+
+
+def _billing(env: Mapping[str, str], name: str) -> dict:
+    """Billing through Shopify (docs/BILLING.md). Charges are test charges outside production."""
+    sim = env.get("SHOPIFY_BILLING_SIM_URL", "")
+    return {
+        "BILLING_TEST": name != "production",
+        "BILLING_CURRENCY": (env.get("BILLING_CURRENCY") or "USD").upper()[:3],
+        "BILLING_PACKS": _packs(env.get("BILLING_PACKS", "")),
+        "BILLING_PLAN_NAME": env.get("BILLING_PLAN_NAME") or "Astronote Monthly",
+        "BILLING_PLAN_PRICE_CENTS": _money(env, "BILLING_PLAN_PRICE", "29.00"),
+        "BILLING_PLAN_CREDITS": _int(env, "BILLING_PLAN_CREDITS", 2500),
+        "BILLING_USAGE_CAP_CENTS": _money(env, "BILLING_USAGE_CAP", "100.00"),
+        "BILLING_TOPUP_CREDITS": _int(env, "BILLING_TOPUP_CREDITS", 1000),
+        "BILLING_TOPUP_PRICE_CENTS": _money(env, "BILLING_TOPUP_PRICE", "10.00"),
+        # Development only: the demo shop's billing calls go to the built-in sim.
+        "SHOPIFY_BILLING_SIM_URL": (sim or None) if name == "development" else None,
+    }
+
+
 def _keys(raw: str) -> list[str]:
     """Comma-separated Fernet keys, newest first (older ones still decrypt)."""
     return [key.strip() for key in raw.split(",") if key.strip()]
@@ -132,6 +193,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "PROXY_HOPS": _int(env, "PROXY_HOPS", 0, minimum=0),
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
+        **_billing(env, name),
     }
 
 

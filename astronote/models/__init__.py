@@ -2,6 +2,14 @@
 
 from astronote.models.automation import Automation, AutomationRun, RunStatus
 from astronote.models.base import Base, now_utc
+from astronote.models.billing import (
+    FINAL_PURCHASE_STATES,
+    BillingPurchase,
+    BillingSettings,
+    BillingSubscription,
+    PurchaseKind,
+    PurchaseStatus,
+)
 from astronote.models.campaign import (
     FINAL_STATES,
     PENDING_STATES,
@@ -39,6 +47,12 @@ from astronote.models.shopify import (
 )
 
 __all__ = [
+    "FINAL_PURCHASE_STATES",
+    "BillingPurchase",
+    "BillingSettings",
+    "BillingSubscription",
+    "PurchaseKind",
+    "PurchaseStatus",
     "Automation",
     "AutomationRun",
     "RunStatus",

@@ -71,11 +71,12 @@ FLOWS: dict[str, Flow] = {
             title="Shipping update",
             trigger="An order ships, and when the shipment is delivered",
             kind=TRANSACTIONAL,
-            default_body="Your {{shop_name}} order {{order_number}} is on its way! "
+            default_body="Your {{shop_name}} order {{order_number}} {{shipment_status}}. "
             "Track it: {{tracking_url}} ({{tracking_number}})",
-            event_variables=("order_number", "tracking_url", "tracking_number"),
+            event_variables=("order_number", "tracking_url", "tracking_number", "shipment_status"),
             sample={
                 "order_number": "#1001",
+                "shipment_status": "is on its way",
                 "tracking_url": "https://track.example/1Z999",
                 "tracking_number": "1Z999AA10123456784",
             },

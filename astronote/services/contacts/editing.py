@@ -19,6 +19,7 @@ from astronote.models import (
     Shop,
     now_utc,
 )
+from astronote.services.automations import triggers as automation_triggers
 from astronote.services.contacts import counts as contact_counts
 from astronote.services.contacts import fields
 from astronote.services.contacts.phones import InvalidPhone, normalize_phone
@@ -152,6 +153,8 @@ def record_consent(
     )
     if previous != state and not force:
         contact_counts.adjust(contact.shop_id, Counter({previous: -1, state: 1}))
+    if state == ConsentState.SUBSCRIBED.value and previous != state:
+        automation_triggers.welcome(contact.shop_id, contact.id)
     return True
 
 

@@ -31,6 +31,7 @@ EVENT_VARIABLES = (
     "order_total",
     "tracking_url",
     "tracking_number",
+    "shipment_status",
 )
 ALIASES.update({name: name for name in EVENT_VARIABLES})
 DEFAULT_OPT_OUT = "Reply STOP to opt out"

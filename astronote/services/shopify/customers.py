@@ -13,12 +13,13 @@ from sqlalchemy import or_, select
 
 from astronote.extensions import db
 from astronote.models import ConsentEvent, ConsentSource, ConsentState, Contact, Shop, now_utc
+from astronote.services.automations import triggers as automation_triggers
 from astronote.services.contacts import counts as contact_counts
 from astronote.services.shopify import customer_tags
 from astronote.services.shopify.customer_payloads import ShopifyCustomer
 
 
-def upsert(shop: Shop, customers: list[ShopifyCustomer]) -> int:
+def upsert(shop: Shop, customers: list[ShopifyCustomer], welcome: bool = False) -> int:
     """Create or update contacts for these customers; returns how many were written."""
     by_phone = {c.phone: c for c in customers if c}
     if not by_phone:
@@ -60,6 +61,11 @@ def upsert(shop: Shop, customers: list[ShopifyCustomer]) -> int:
         for contact, customer in changed
     )
     contact_counts.adjust(shop.id, deltas)
+    # A live consent change (checkout, the Shopify admin) is welcomed; a bulk sync of the
+    # shop's existing subscribers is not, like an import.
+    for contact, customer in changed if welcome else ():
+        if customer.consent == ConsentState.SUBSCRIBED.value:
+            automation_triggers.welcome(shop.id, contact.id)
     return len(by_phone)
 
 

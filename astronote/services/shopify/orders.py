@@ -13,7 +13,8 @@ from astronote.models import AbandonedCheckout, Contact, Order, Shop, now_utc
 from astronote.services.contacts.phones import InvalidPhone, normalize_phone
 
 
-def _when(value) -> datetime:
+def parse_time(value) -> datetime:
+    """A Shopify timestamp; now if it is missing or malformed (a payload never 500s)."""
     try:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
@@ -54,14 +55,12 @@ def record_order(shop: Shop, payload: dict) -> Order | None:
     order_id = payload.get("id")
     if not order_id:
         return None
-    existing = db.session.execute(
-        select(Order).filter_by(shop_id=shop.id, shopify_order_id=int(order_id))
-    ).scalar_one_or_none()
+    existing = find_order(shop, order_id)
     if existing is not None:
         return existing
     customer_id, phone = _customer(payload)
     contact = _find_contact(shop, customer_id, phone)
-    ordered_at = _when(payload.get("created_at"))
+    ordered_at = parse_time(payload.get("created_at"))
     order = Order(
         shop_id=shop.id,
         shopify_order_id=int(order_id),
@@ -95,12 +94,21 @@ def record_order(shop: Shop, payload: dict) -> Order | None:
     return order
 
 
+def find_order(shop: Shop, order_id) -> Order | None:
+    try:
+        number = int(order_id)
+    except (TypeError, ValueError):
+        return None
+    query = select(Order).filter_by(shop_id=shop.id, shopify_order_id=number)
+    return db.session.execute(query).scalar_one_or_none()
+
+
 def record_checkout(shop: Shop, payload: dict) -> AbandonedCheckout | None:
     """checkouts/create and checkouts/update: keep the latest state of each checkout."""
     token = payload.get("token")
     if not token:
         return None
-    updated_at = _when(payload.get("updated_at") or payload.get("created_at"))
+    updated_at = parse_time(payload.get("updated_at") or payload.get("created_at"))
     checkout = db.session.execute(
         select(AbandonedCheckout).filter_by(shop_id=shop.id, checkout_token=str(token)[:64])
     ).scalar_one_or_none()
@@ -121,5 +129,5 @@ def record_checkout(shop: Shop, payload: dict) -> AbandonedCheckout | None:
     checkout.line_item_count = len(payload.get("line_items") or [])
     checkout.checkout_updated_at = updated_at
     if payload.get("completed_at"):
-        checkout.completed_at = _when(payload["completed_at"])
+        checkout.completed_at = parse_time(payload["completed_at"])
     return checkout

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from astronote.models import Shop, WebhookEvent
+from astronote.services.automations import triggers
 from astronote.services.billing import webhooks as billing_webhooks
 from astronote.services.shopify import customer_payloads, customer_tags, orders, shops
 from astronote.services.shopify import customers as shopify_customers
@@ -31,7 +32,31 @@ def _customer_changed(shop: Shop, payload: dict, event: WebhookEvent) -> None:
 
 
 def _consent_changed(shop: Shop, payload: dict, event: WebhookEvent) -> None:
-    shopify_customers.upsert(shop, [customer_payloads.from_consent_webhook(shop, payload)])
+    customer = customer_payloads.from_consent_webhook(shop, payload)
+    shopify_customers.upsert(shop, [customer], welcome=True)
+
+
+def _order_created(shop: Shop, payload: dict, event: WebhookEvent) -> None:
+    if (order := orders.record_order(shop, payload)) is not None:
+        triggers.order_placed(shop, order)
+
+
+def _checkout_changed(shop: Shop, payload: dict, event: WebhookEvent) -> None:
+    if (checkout := orders.record_checkout(shop, payload)) is not None:
+        triggers.checkout_abandoned(shop, checkout)
+
+
+def _fulfillment(delivered_only: bool):
+    """fulfillments/create: shipped; fulfillments/update: only the delivered status counts."""
+
+    def handle(shop: Shop, payload: dict, event: WebhookEvent) -> None:
+        delivered = payload.get("shipment_status") == "delivered"
+        if delivered_only and not delivered:
+            return
+        order = orders.find_order(shop, payload.get("order_id"))
+        triggers.fulfilled(shop, order, payload, delivered)
+
+    return handle
 
 
 def _tag_change(apply):
@@ -52,8 +77,10 @@ HANDLERS = {
     "customer.tags_removed": _tag_change(customer_tags.remove),
     "customers/redact": lambda shop, p, e: compliance.redact_customer(shop, p, e.webhook_id),
     "customers/data_request": lambda shop, p, e: compliance.export_customer(shop, p, e.webhook_id),
-    "orders/create": lambda shop, p, e: orders.record_order(shop, p),
-    "checkouts/create": lambda shop, p, e: orders.record_checkout(shop, p),
-    "checkouts/update": lambda shop, p, e: orders.record_checkout(shop, p),
+    "orders/create": _order_created,
+    "checkouts/create": _checkout_changed,
+    "checkouts/update": _checkout_changed,
+    "fulfillments/create": _fulfillment(delivered_only=False),
+    "fulfillments/update": _fulfillment(delivered_only=True),
     **billing_webhooks.HANDLERS,
 }

@@ -1,0 +1,132 @@
+"""Turn events into scheduled runs, once per flow, trigger and step. Flush only.
+
+Every entry point inserts with ON CONFLICT DO NOTHING on the run's unique key, so a
+webhook redelivery, a replayed event or two racing workers leave exactly one run. A
+flow switched off when its trigger arrives schedules nothing. Runs due now are noted
+in the session (`due_shops`) so the caller can wake the dispatcher after its commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from astronote.extensions import db
+from astronote.models import (
+    AbandonedCheckout,
+    Automation,
+    AutomationRun,
+    Order,
+    RunStatus,
+    Shop,
+    now_utc,
+)
+from astronote.services.shopify.orders import parse_time
+from astronote.services.sql import insert
+
+runs = AutomationRun.__table__
+DUE_SOON = timedelta(minutes=1)
+SESSION_KEY = "automations_due_shops"
+
+
+def enabled_flow(shop_id: int, flow: str) -> Automation | None:
+    query = select(Automation).filter_by(shop_id=shop_id, flow=flow, enabled=True)
+    return db.session.execute(query).scalar_one_or_none()
+
+
+def schedule(
+    shop_id: int,
+    flow: str,
+    trigger_key: str,
+    contact_id: int | None,
+    starts_at: datetime | None = None,
+    context: dict | None = None,
+    step: int = 0,
+) -> bool:
+    """One run for this trigger, due the flow's delay after `starts_at`; True if new."""
+    automation = enabled_flow(shop_id, flow)
+    if automation is None or contact_id is None:
+        return False
+    now = now_utc()
+    due_at = (starts_at or now) + timedelta(minutes=automation.delay_minutes)
+    stmt = insert(runs).values(
+        shop_id=shop_id,
+        flow=flow,
+        trigger_key=trigger_key[:120],
+        step=step,
+        contact_id=contact_id,
+        due_at=due_at,
+        status=RunStatus.SCHEDULED.value,
+        context=context or {},
+        created_at=now,
+    )
+    stmt = stmt.on_conflict_do_nothing(index_elements=["shop_id", "flow", "trigger_key", "step"])
+    created = db.session.execute(stmt).rowcount == 1
+    if created and due_at <= now + DUE_SOON:
+        db.session.info.setdefault(SESSION_KEY, set()).add(shop_id)
+    return created
+
+
+def due_shops() -> set[int]:
+    """Shops that got a run due now in this transaction (read once, after the commit)."""
+    return db.session.info.pop(SESSION_KEY, set())
+
+
+def welcome(shop_id: int, contact_id: int) -> bool:
+    """A contact became subscribed: welcomed once, whatever the source and however often."""
+    return schedule(shop_id, "welcome", f"contact:{contact_id}", contact_id)
+
+
+def _money(amount, currency: str | None) -> str:
+    if amount is None:
+        return ""
+    return f"{amount:,.2f} {currency}".strip() if currency else f"{amount:,.2f}"
+
+
+def order_placed(shop: Shop, order: Order) -> None:
+    """orders/create: the confirmation now, the cross-sell the flow's delay later."""
+    context = {
+        "order_number": order.name or f"#{order.shopify_order_id}",
+        "order_total": _money(order.total_price, order.currency or shop.currency),
+    }
+    key = f"order:{order.shopify_order_id}"
+    schedule(shop.id, "order_confirmation", key, order.contact_id, context=context)
+    schedule(shop.id, "cross_sell", key, order.contact_id, order.ordered_at, context)
+
+
+def checkout_abandoned(shop: Shop, checkout: AbandonedCheckout) -> None:
+    """checkouts/create|update with a phone: one reminder per checkout, after the delay.
+
+    Whether it still goes (completed? ordered since? US 48-hour rule?) is decided when
+    it is due, by the dispatcher; here it is only scheduled, once.
+    """
+    if checkout.completed_at is not None or not checkout.recovery_url:
+        return
+    context = {"checkout_url": checkout.recovery_url, "checkout_token": checkout.checkout_token}
+    key = f"checkout:{checkout.checkout_token}"
+    schedule(shop.id, "abandoned_checkout", key, checkout.contact_id, now_utc(), context)
+
+
+SHIPMENT_WORDS = {"shipped": "is on its way", "delivered": "has been delivered"}
+
+
+def fulfilled(shop: Shop, order: Order | None, fulfillment: dict, delivered: bool) -> None:
+    """fulfillments/create (shipped; starts the review request) and /update (delivered)."""
+    if order is None:
+        return
+    stage = "delivered" if delivered else "shipped"
+    numbers = fulfillment.get("tracking_numbers") or [fulfillment.get("tracking_number")]
+    urls = fulfillment.get("tracking_urls") or [fulfillment.get("tracking_url")]
+    context = {
+        "order_number": order.name or f"#{order.shopify_order_id}",
+        "tracking_number": str(numbers[0] or "")[:100],
+        "tracking_url": str(urls[0] or "")[:500],
+        "shipment_status": SHIPMENT_WORDS[stage],
+    }
+    key = f"fulfillment:{fulfillment.get('id')}:{stage}"
+    schedule(shop.id, "shipping_update", key, order.contact_id, context=context)
+    if not delivered:
+        review_key = f"order:{order.shopify_order_id}"
+        starts = parse_time(fulfillment.get("created_at"))
+        schedule(shop.id, "review_request", review_key, order.contact_id, starts, context)
