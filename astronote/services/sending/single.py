@@ -12,7 +12,8 @@ from astronote.errors import ValidationFailed
 from astronote.extensions import db
 from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop
 from astronote.services import credits
-from astronote.services.messaging.rendering import opt_out_text, render, values_for
+from astronote.services.billing import pricing
+from astronote.services.messaging.rendering import EVENT_VARIABLES, opt_out_text, render, values_for
 from astronote.services.messaging.segments import segment_count
 from astronote.services.sending.chunks import ChunkResult, SendRules, send_chunk, take_message
 
@@ -46,18 +47,26 @@ def may_receive(contact: Contact, kind: str) -> bool:
 
 
 def queue_single(
-    shop: Shop, contact: Contact, body: str, kind: str, discount_code: str | None = None
+    shop: Shop,
+    contact: Contact,
+    body: str,
+    kind: str,
+    discount_code: str | None = None,
+    context: dict | None = None,
 ) -> Message:
     """A one-off message (test send, automation, keyword reply). Caller commits.
 
     Consent is required except for system replies (a STOP confirmation goes to
-    someone who just opted out); billable kinds reserve their cost now.
+    someone who just opted out); billable kinds reserve their cost (`message.credits`:
+    segments x the destination's price) now. `context` fills the event placeholders
+    (order_number, checkout_url, ...); other keys are ignored.
     """
     system = kind.startswith(SYSTEM_PREFIX)
     if not system and not may_receive(contact, kind):
         raise ValidationFailed({"phone": f"{contact.phone} is not subscribed to SMS marketing."})
     opt_out = None if system else opt_out_text(shop, contact.id)
     values = values_for(shop, contact.first_name, contact.last_name, discount_code)
+    values.update({k: str(v) for k, v in (context or {}).items() if k in EVENT_VARIABLES and v})
     text = render(body, values, opt_out)
     message = Message(
         shop_id=shop.id,
@@ -69,10 +78,11 @@ def queue_single(
         body=text,
         segments=segment_count(text),
     )
+    message.credits = pricing.credits_for(shop, contact.phone, message.segments)
     db.session.add(message)
     db.session.flush()
     if rules_for(shop, kind).billable:
-        credits.reserve(shop.id, message.segments, f"single:{message.id}:reserve")
+        credits.reserve(shop.id, message.credits, f"single:{message.id}:reserve")
     return message
 
 
@@ -93,12 +103,18 @@ def send(message_id: int) -> ChunkResult:
     db.session.expire_all()
     message = db.session.get(Message, message_id)
     if message.status in (MessageStatus.FAILED, MessageStatus.SKIPPED):
-        release(db.session.get(Shop, message.shop_id), message.id, message.segments, message.kind)
+        release(db.session.get(Shop, message.shop_id), message.id, cost(message), message.kind)
         db.session.commit()
     return result
 
 
-def release(shop: Shop, message_id: int, segments: int, kind: str) -> None:
-    """Give back a one-off message's reservation: it will never be sent. Caller commits."""
+def cost(message: Message) -> int:
+    """What the message reserved: its credits (NULL on rows older than 0010: segments)."""
+    return message.segments if message.credits is None else message.credits
+
+
+def release(shop: Shop, message_id: int, amount: int, kind: str) -> None:
+    """Give back a one-off message's reservation (`amount`: its credits, see `cost`):
+    it will never be sent. Caller commits."""
     if rules_for(shop, kind).billable:
-        credits.release(shop.id, segments, f"single:{message_id}:release")
+        credits.release(shop.id, amount, f"single:{message_id}:release")
