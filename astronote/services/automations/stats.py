@@ -1,0 +1,139 @@
+"""What each flow did, read set-based: one GROUP BY over the shop's runs and their messages.
+
+A run is one trigger. It ends as a message (queued, then sent, delivered or failed), or
+skipped/cancelled with a reason; a message can itself be skipped at send time (frequency
+cap, an opt-out in between). Sent means handed to the carrier (`sent_at`, when credits
+are consumed); credits are the message's own price, NULL meaning one per segment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, func, or_, select
+
+from astronote.extensions import db
+from astronote.models import PENDING_STATES, AutomationRun, Message, MessageStatus, RunStatus, Shop
+from astronote.models import now_utc as now
+from astronote.services.automations.catalogue import FLOWS
+
+runs, messages = AutomationRun.__table__, Message.__table__
+PERIODS = {"7": 7, "30": 30, "90": 90, "all": None}
+DEFAULT_PERIOD = "30"
+PENDING = tuple(s.value for s in PENDING_STATES)
+SENT_STATES = (MessageStatus.ACCEPTED, MessageStatus.DELIVERED, MessageStatus.UNKNOWN)
+REASONS = {
+    "frequency_cap": "Frequency cap",
+    "unsubscribed": "Unsubscribed before sending",
+    "not_subscribed": "Not subscribed",
+    "opted_out": "Opted out",
+    "not_sent": "Never sent (refunded)",
+    "redacted": "Customer data erased",
+    "no_credits": "Not enough credits",
+    "removed": "Message removed",
+    "cancelled": "Cancelled",
+    "skipped": "Skipped",
+}
+
+
+def reason_label(reason: str) -> str:
+    return REASONS.get(reason) or reason.replace("_", " ").capitalize()
+
+
+@dataclass
+class FlowStats:
+    triggered: int = 0
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+    skipped: int = 0
+    credits: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def delivery_rate(self) -> int | None:
+        """Whole percent of sent messages delivered; None before anything was sent."""
+        return self.delivered * 100 // self.sent if self.sent else None
+
+    def skip(self, reason: str, n: int) -> None:
+        self.skipped += n
+        self.reasons[reason] = self.reasons.get(reason, 0) + n
+
+
+@dataclass
+class Waiting:
+    count: int = 0
+    next_due: datetime | None = None
+
+
+def since(period: str) -> datetime | None:
+    days = PERIODS.get(period)
+    return now() - timedelta(days=days) if days else None
+
+
+def _outcome_query(shop_id: int, start: datetime | None):
+    sent = case((messages.c.sent_at.is_not(None), 1), else_=0).label("sent")
+    price = func.coalesce(messages.c.credits, messages.c.segments)
+    columns = (
+        runs.c.flow,
+        runs.c.status,
+        runs.c.skip_reason,
+        messages.c.status,
+        messages.c.skip_reason,
+        sent,
+    )
+    query = (
+        select(*columns, func.count(), func.coalesce(func.sum(price), 0))
+        .select_from(runs.outerjoin(messages, messages.c.id == runs.c.message_id))
+        .where(runs.c.shop_id == shop_id)
+        .group_by(*columns)
+    )
+    return query.where(runs.c.created_at >= start) if start is not None else query
+
+
+def _count(stats: FlowStats, row) -> None:
+    flow, run_status, run_reason, status, reason, sent, n, price = row
+    stats.triggered += n
+    if run_status in (RunStatus.SKIPPED, RunStatus.CANCELLED):
+        stats.skip(run_reason or run_status, n)
+    elif run_status != RunStatus.QUEUED or status in PENDING:
+        return  # still waiting: counted by `waiting`
+    elif status is None:
+        stats.skip("removed", n)  # erased with the customer's data
+    elif status in (MessageStatus.SKIPPED, MessageStatus.CANCELLED):
+        stats.skip(reason or status, n)
+    if sent:
+        stats.sent += n
+        stats.credits += price
+    elif status in SENT_STATES:
+        stats.sent += n  # unknown before the provider answered: it may have gone
+    stats.delivered += n if status == MessageStatus.DELIVERED else 0
+    stats.failed += n if status == MessageStatus.FAILED else 0
+
+
+def outcomes(shop: Shop, period: str = "all") -> dict[str, FlowStats]:
+    """Per flow, in catalogue order: the runs triggered in the period and how they ended."""
+    result = {key: FlowStats() for key in FLOWS}
+    for row in db.session.execute(_outcome_query(shop.id, since(period))):
+        if row[0] in result:
+            _count(result[row[0]], row)
+    return result
+
+
+def waiting(shop: Shop) -> dict[str, Waiting]:
+    """Per flow, what goes next: runs not yet due, and their messages not yet sent."""
+    pending = and_(runs.c.status == RunStatus.QUEUED, messages.c.status.in_(PENDING))
+    scheduled = runs.c.status == RunStatus.SCHEDULED
+    next_due = func.min(case((scheduled, runs.c.due_at)))
+    query = (
+        select(runs.c.flow, func.count(), next_due)
+        .select_from(runs.outerjoin(messages, messages.c.id == runs.c.message_id))
+        .where(runs.c.shop_id == shop.id, or_(scheduled, pending))
+        .group_by(runs.c.flow)
+    )
+    result = {key: Waiting() for key in FLOWS}
+    for flow, count, due in db.session.execute(query):
+        if flow in result:
+            result[flow] = Waiting(count, due)
+    return result

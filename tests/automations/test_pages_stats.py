@@ -1,0 +1,144 @@
+"""Automations results: every way a run can end counted once, in its flow and shop, on the
+page and from the service; what is queued to go next; the period picker. Both backends."""
+
+from __future__ import annotations
+
+import html
+import itertools
+import re
+from datetime import timedelta
+
+from astronote.models import AutomationRun, Message, now_utc
+from astronote.services import timezones
+from astronote.services.automations import stats
+from tests.conftest import bearer
+
+_keys = itertools.count()
+
+
+def run(db, shop, flow, status="queued", reason=None, message=None, age_days=0, due_in=None):
+    """One run (and its message, given as Message fields) as the engine leaves it."""
+    created = now_utc() - timedelta(days=age_days)
+    message_id = None
+    if message is not None:
+        row = Message(shop_id=shop.id, kind="automation", phone="+12015550100", **message)
+        db.session.add(row)
+        db.session.flush()
+        message_id = row.id
+    due = created + (due_in or timedelta())
+    db.session.add(
+        AutomationRun(
+            shop_id=shop.id,
+            flow=flow,
+            trigger_key=f"t:{next(_keys)}",
+            due_at=due,
+            status=status,
+            skip_reason=reason,
+            message_id=message_id,
+            created_at=created,
+            context={},
+        )
+    )
+
+
+def sent(status, credits=None, segments=1):
+    return {"status": status, "sent_at": now_utc(), "credits": credits, "segments": segments}
+
+
+def seed(db, shop, other):
+    order = "order_confirmation"
+    run(db, shop, order, message=sent("delivered", credits=2))
+    run(db, shop, order, message=sent("failed", credits=None, segments=3))  # a carrier failure
+    run(db, shop, order, message={"status": "failed", "credits": 1, "segments": 1})  # refused
+    run(db, shop, order, message={"status": "skipped", "skip_reason": "frequency_cap"})
+    run(db, shop, order, status="skipped", reason="opted_out")
+    run(db, shop, order, message=sent("accepted", credits=1))
+    run(db, shop, order, status="scheduled", due_in=timedelta(hours=5))
+    run(db, shop, order, status="scheduled", due_in=timedelta(hours=2))
+    run(db, shop, order, message={"status": "queued"})  # deferred by quiet hours
+    run(db, shop, "abandoned_checkout", status="cancelled", reason="checkout_completed")
+    run(db, shop, "abandoned_checkout", status="cancelled")
+    run(db, shop, "welcome", message=sent("delivered", credits=4), age_days=60)
+    run(db, other, "welcome", message=sent("delivered", credits=9))
+    run(db, other, order, status="scheduled", due_in=timedelta(hours=1))
+    db.session.commit()
+
+
+def test_every_outcome_counts_once_in_its_flow(db, shop, make_shop):
+    seed(db, shop, make_shop("beta.myshopify.com"))
+    result = stats.outcomes(shop, "all")
+    order = result["order_confirmation"]
+    assert (order.triggered, order.sent, order.delivered, order.failed) == (9, 3, 1, 2)
+    assert (order.skipped, order.credits, order.delivery_rate) == (2, 6, 33)
+    assert order.reasons == {"frequency_cap": 1, "opted_out": 1}
+    cart = result["abandoned_checkout"]
+    assert (cart.triggered, cart.skipped, cart.sent) == (2, 2, 0)
+    assert cart.reasons == {"checkout_completed": 1, "cancelled": 1}
+    assert (result["welcome"].sent, result["welcome"].credits) == (1, 4)  # not the other shop's 9
+    assert result["birthday"].triggered == 0 and result["birthday"].delivery_rate is None
+
+    recent = stats.outcomes(shop, "30")
+    assert recent["welcome"].triggered == 0 and recent["order_confirmation"].triggered == 9
+
+    waiting = stats.waiting(shop)
+    assert waiting["order_confirmation"].count == 3  # two not yet due, one message held
+    due = waiting["order_confirmation"].next_due
+    assert timedelta(hours=1, minutes=59) < due - now_utc() <= timedelta(hours=2)
+    assert waiting["welcome"].count == 0 and waiting["welcome"].next_due is None
+
+
+def _cells(page: str, flow: str) -> dict[str, str]:
+    row = re.search(rf'<tr id="stats-{flow}">(.*?)</tr>', page, re.S).group(1)
+    return dict(re.findall(r'data-stat="(\w+)">([^<]*)<', row))
+
+
+def test_the_page_shows_results_reasons_and_what_goes_next(client, db, shop, make_shop):
+    seed(db, shop, make_shop("beta.myshopify.com"))
+    page = html.unescape(
+        client.get("/automations", headers=bearer(shop.shop_domain)).get_data(True)
+    )
+    assert _cells(page, "order_confirmation") == {
+        "triggered": "9",
+        "sent": "3",
+        "delivered": "1",
+        "rate": "33%",
+        "failed": "2",
+        "skipped": "2",
+        "credits": "6",
+    }
+    assert _cells(page, "welcome")["triggered"] == "0"  # older than the default 30 days
+    assert _cells(page, "birthday")["rate"] == "—"
+    waiting = re.search(r'id="waiting-order_confirmation">(.*?)</span>', page, re.S).group(1)
+    due = timezones.shown(stats.waiting(shop)["order_confirmation"].next_due, shop.timezone)
+    assert f"<strong>3</strong> queued to go next, next {due}" in waiting
+    assert "(America/New_York)" in due
+    assert "Nothing queued" in re.search(r'id="waiting-welcome">(.*?)</span>', page, re.S).group(1)
+    reasons = re.search(r'id="skip-reasons">(.*?)</table>', page, re.S).group(1)
+    for label in ("Frequency cap", "Opted out", "Checkout completed", "Cancelled"):
+        assert f"<td>{label}</td>" in reasons
+
+    fragment = client.get("/automations/results?period=all", headers=bearer(shop.shop_domain))
+    part = html.unescape(fragment.get_data(True))
+    assert "<html" not in part and _cells(part, "welcome")["credits"] == "4"
+    assert 'value="all" selected' in part
+    bogus = client.get("/automations/results?period=forever", headers=bearer(shop.shop_domain))
+    assert bogus.status_code == 200 and 'value="30" selected' in bogus.get_data(True)
+
+
+def test_another_shop_sees_only_its_own_results(client, db, shop, make_shop):
+    other = make_shop("beta.myshopify.com")
+    seed(db, shop, other)
+    page = html.unescape(
+        client.get("/automations", headers=bearer(other.shop_domain)).get_data(True)
+    )
+    assert _cells(page, "order_confirmation")["triggered"] == "1"
+    assert _cells(page, "welcome") == {
+        "triggered": "1",
+        "sent": "1",
+        "delivered": "1",
+        "rate": "100%",
+        "failed": "0",
+        "skipped": "0",
+        "credits": "9",
+    }
+    assert 'id="skip-reasons"' not in page
