@@ -122,8 +122,31 @@ def _billing(env: Mapping[str, str], name: str) -> dict:
         "BILLING_USAGE_CAP_CENTS": _money(env, "BILLING_USAGE_CAP", "100.00"),
         "BILLING_TOPUP_CREDITS": _int(env, "BILLING_TOPUP_CREDITS", 1000),
         "BILLING_TOPUP_PRICE_CENTS": _money(env, "BILLING_TOPUP_PRICE", "10.00"),
+        # The app's handle (shopify.app.toml): the return URL after a charge, in the admin.
+        "SHOPIFY_APP_HANDLE": env.get("SHOPIFY_APP_HANDLE") or "astronote-sms",
         # Development only: the demo shop's billing calls go to the built-in sim.
         "SHOPIFY_BILLING_SIM_URL": (sim or None) if name == "development" else None,
+    }
+
+
+def _links(env: Mapping[str, str]) -> dict:
+    """Tracked short links (services/links). Codes are signed with LINK_SIGNING_KEYS, newest
+    first; unset, one key derived from SECRET_KEY (then rotating SECRET_KEY breaks links
+    already sent, so production should set its own)."""
+    raw = env.get("LINK_FLUSH_SECONDS", "").strip() or "1.0"
+    try:
+        flush = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"LINK_FLUSH_SECONDS must be a number, got {raw!r}") from exc
+    if not 0 <= flush <= 60:
+        raise ConfigError(f"LINK_FLUSH_SECONDS must be between 0 and 60, got {raw!r}")
+    base = (env.get("LINK_BASE_URL") or "").strip().rstrip("/")
+    if base and not base.startswith(("https://", "http://")):
+        raise ConfigError(f"LINK_BASE_URL must start with https:// or http://, got {base!r}")
+    return {
+        "LINK_BASE_URL": base or None,
+        "LINK_SIGNING_KEYS": _keys(env.get("LINK_SIGNING_KEYS", "")),
+        "LINK_FLUSH_SECONDS": flush,
     }
 
 
@@ -194,6 +217,7 @@ def load_config(env: Mapping[str, str] | None = None) -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
         **_billing(env, name),
+        **_links(env),
     }
 
 

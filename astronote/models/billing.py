@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from astronote.models.base import Base, BigId, now_utc
@@ -29,6 +29,8 @@ class PurchaseStatus(enum.StrEnum):
 FINAL_PURCHASE_STATES = frozenset(
     {PurchaseStatus.ACTIVE, PurchaseStatus.DECLINED, PurchaseStatus.EXPIRED}
 )
+# At most one top-up in flight per shop: the database refuses a second pending one.
+PENDING_TOPUP = text("kind = 'topup' AND status = 'pending'")
 
 
 class BillingPurchase(Base):
@@ -37,6 +39,15 @@ class BillingPurchase(Base):
         UniqueConstraint("shop_id", "shopify_id", name="uq_billing_purchases_shop_shopify_id"),
         UniqueConstraint("shop_id", "idempotency_key", name="uq_billing_purchases_shop_key"),
         Index("ix_billing_purchases_shop_id_id", "shop_id", "id"),
+        Index(
+            "uq_billing_purchases_one_pending_topup",
+            "shop_id",
+            unique=True,
+            postgresql_where=PENDING_TOPUP,
+            sqlite_where=PENDING_TOPUP,
+        ),
+        # The sweeper's look-up: pending purchases by age.
+        Index("ix_billing_purchases_status_created", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

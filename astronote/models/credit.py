@@ -38,6 +38,8 @@ class CreditLedgerEntry(Base):
     __table_args__ = (
         UniqueConstraint("shop_id", "idempotency_key", name="uq_credit_ledger_shop_key"),
         Index("ix_credit_ledger_shop_id_id", "shop_id", "id"),
+        # The credits page's ledger filtered by kind, in keyset pages (0011).
+        Index("ix_credit_ledger_shop_kind_id", "shop_id", "kind", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -23,7 +23,7 @@ class InsufficientCredits(AstronoteError):
     def __init__(self, needed: int, available: int):
         super().__init__(
             f"This send needs {needed:,} credits but only {available:,} are available. "
-            "Buy more credits or narrow the audience."
+            "Buy more on the Credits page, or narrow the audience."
         )
         self.needed, self.available = needed, available
 

@@ -5,7 +5,9 @@
   which is also the credit ledger's key for the grant: a purchase grants exactly once.
 - `billing_subscriptions`: the plan with included credits and its capped usage line item;
   (status, current_period_end) serves the period-end sweeper.
+  A partial unique index allows one pending top-up per shop (never two charges in flight).
 - `billing_settings`: the low-balance threshold and the auto top-up switch, per shop.
+- `ix_credit_ledger_shop_kind_id`: the credits page's ledger filtered by kind, in keyset pages.
 
 Revision ID: 0011
 Revises: 0010
@@ -20,6 +22,7 @@ branch_labels = None
 depends_on = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+PENDING_TOPUP = sa.text("kind = 'topup' AND status = 'pending'")
 
 
 def _shop_id():
@@ -56,6 +59,17 @@ def upgrade():
         sa.UniqueConstraint("shop_id", "idempotency_key", name="uq_billing_purchases_shop_key"),
     )
     op.create_index("ix_billing_purchases_shop_id_id", "billing_purchases", ["shop_id", "id"])
+    op.create_index(
+        "uq_billing_purchases_one_pending_topup",
+        "billing_purchases",
+        ["shop_id"],
+        unique=True,
+        postgresql_where=PENDING_TOPUP,
+        sqlite_where=PENDING_TOPUP,
+    )
+    op.create_index(
+        "ix_billing_purchases_status_created", "billing_purchases", ["status", "created_at"]
+    )
     op.create_table(
         "billing_subscriptions",
         sa.Column("id", BigId, primary_key=True),
@@ -95,9 +109,15 @@ def upgrade():
     )
 
 
+    op.create_index("ix_credit_ledger_shop_kind_id", "credit_ledger", ["shop_id", "kind", "id"])
+
+
 def downgrade():
+    op.drop_index("ix_credit_ledger_shop_kind_id", "credit_ledger")
     op.drop_table("billing_settings")
     op.drop_index("ix_billing_subscriptions_status_period", "billing_subscriptions")
     op.drop_table("billing_subscriptions")
+    op.drop_index("ix_billing_purchases_status_created", "billing_purchases")
+    op.drop_index("uq_billing_purchases_one_pending_topup", "billing_purchases")
     op.drop_index("ix_billing_purchases_shop_id_id", "billing_purchases")
     op.drop_table("billing_purchases")

@@ -25,6 +25,9 @@ import jwt
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from astronote.devtools.billing_sim import BillingSim
+from astronote.devtools.billing_sim_app import charge_page
+
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
 OFFLINE_TOKEN_TYPE = "urn:shopify:params:oauth:token-type:offline-access-token"
@@ -191,6 +194,10 @@ class FakeShopify:
         self.port = self._server.server_port
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.admin_base_template = self.base_url + "/{shop}"
+        # Billing (one-time purchases, plans, usage records, their webhooks, the merchant's
+        # confirmation page): the same simulator `make run` uses. Webhooks queue in
+        # `billing.outbox` for the test to deliver, or go to `billing.webhook_url` if set.
+        self.billing = BillingSim(api_secret, self.base_url)
         # A short poll interval keeps stop() (and so each test) fast.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -280,7 +287,10 @@ class FakeShopify:
             RecordedRequest(request.method, request.path, dict(request.headers), body)
         )
         shop, _, rest = request.path.lstrip("/").partition("/")
-        if request.method == "POST" and rest == "admin/oauth/access_token":
+        page = charge_page(self.billing, request, shop, rest)  # the merchant's browser
+        if page is not None:
+            response = page
+        elif request.method == "POST" and rest == "admin/oauth/access_token":
             response = self._token(shop, json.loads(body or b"{}"))
         elif request.method == "POST" and GRAPHQL_PATH.match(rest):
             response = self._graphql(shop, request.headers, json.loads(body or b"{}"))
@@ -346,6 +356,8 @@ class FakeShopify:
 
     # --- GraphQL resolvers (called under the lock) -------------------------------------------
     def _resolve(self, shop: str, query: str, variables: dict) -> dict:
+        if (billing := self.billing.resolve(shop, query, variables)) is not None:
+            return billing
         if "bulkOperationRunQuery" in query:
             return {"bulkOperationRunQuery": self._run_bulk(shop, variables)}
         if "currentBulkOperation" in query:

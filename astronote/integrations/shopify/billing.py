@@ -54,36 +54,43 @@ mutation AppUsageRecordCreate(
 """
 
 ONE_TIME_PURCHASES = """
-query OneTimePurchases($first: Int!) {
+query OneTimePurchases($first: Int!, $after: String) {
   currentAppInstallation {
-    oneTimePurchases(first: $first, sortKey: CREATED_AT, reverse: true) {
+    oneTimePurchases(first: $first, after: $after, sortKey: CREATED_AT, reverse: true) {
       nodes { id name status test createdAt price { amount currencyCode } }
+      pageInfo { hasNextPage endCursor }
     }
   }
 }
 """
 
-ACTIVE_SUBSCRIPTIONS = """
-query ActiveSubscriptions {
+ALL_SUBSCRIPTIONS = """
+query AllSubscriptions($first: Int!, $after: String) {
   currentAppInstallation {
-    activeSubscriptions {
-      id name status test currentPeriodEnd
-      lineItems {
-        id
-        plan {
-          pricingDetails {
-            __typename
-            ... on AppRecurringPricing { price { amount currencyCode } interval }
-            ... on AppUsagePricing {
-              cappedAmount { amount currencyCode } balanceUsed { amount currencyCode } terms
+    allSubscriptions(first: $first, after: $after, sortKey: CREATED_AT, reverse: true) {
+      nodes {
+        id name status test currentPeriodEnd
+        lineItems {
+          id
+          plan {
+            pricingDetails {
+              __typename
+              ... on AppRecurringPricing { price { amount currencyCode } interval }
+              ... on AppUsagePricing {
+                cappedAmount { amount currencyCode } balanceUsed { amount currencyCode } terms
+              }
             }
           }
         }
       }
+      pageInfo { hasNextPage endCursor }
     }
   }
 }
 """
+
+PAGE_SIZE = 50
+MAX_PAGES = 20  # 1,000 charges back: anything older was settled long ago
 
 
 def money(cents: int, currency: str) -> dict:
@@ -187,23 +194,48 @@ def create_usage_record(
     return raise_for_user_errors(data.get("appUsageRecordCreate"))["appUsageRecord"]["id"]
 
 
-def one_time_purchases(client: AdminApiClient, shop: str, token: str) -> list[RemotePurchase]:
-    """The installation's newest one-time purchases: only this shop's, by construction."""
-    data = client.execute(shop, token, ONE_TIME_PURCHASES, {"first": 100})
-    nodes = (((data.get("currentAppInstallation") or {}).get("oneTimePurchases")) or {}).get(
-        "nodes"
-    ) or []
-    return [
-        RemotePurchase(
-            n["id"],
-            n.get("name") or "",
-            str(n.get("status") or "").upper(),
-            bool(n.get("test")),
-            cents((n.get("price") or {}).get("amount", "0")),
-            (n.get("price") or {}).get("currencyCode") or "",
-        )
-        for n in nodes
-    ]
+def _pages(client: AdminApiClient, shop: str, token: str, query: str, field: str):
+    """The installation's charges, newest first, one page per request."""
+    after = None
+    for _ in range(MAX_PAGES):
+        data = client.execute(shop, token, query, {"first": PAGE_SIZE, "after": after})
+        connection = ((data.get("currentAppInstallation") or {}).get(field)) or {}
+        yield from connection.get("nodes") or []
+        info = connection.get("pageInfo") or {}
+        if not info.get("hasNextPage") or not info.get("endCursor"):
+            return
+        after = info["endCursor"]
+
+
+def _purchase(node: dict) -> RemotePurchase:
+    price = node.get("price") or {}
+    return RemotePurchase(
+        node["id"],
+        node.get("name") or "",
+        str(node.get("status") or "").upper(),
+        bool(node.get("test")),
+        cents(price.get("amount", "0")),
+        price.get("currencyCode") or "",
+    )
+
+
+def find_one_time(client: AdminApiClient, shop: str, token: str, gid: str) -> RemotePurchase | None:
+    """This installation's one-time purchase with the GID, or None. Only the calling app's
+    charges on the token's shop are listed, so another shop's id is simply not found."""
+    for node in _pages(client, shop, token, ONE_TIME_PURCHASES, "oneTimePurchases"):
+        if node.get("id") == gid:
+            return _purchase(node)
+    return None
+
+
+def find_subscription(
+    client: AdminApiClient, shop: str, token: str, gid: str
+) -> RemoteSubscription | None:
+    """This installation's subscription with the GID, whatever its status, or None."""
+    for node in _pages(client, shop, token, ALL_SUBSCRIPTIONS, "allSubscriptions"):
+        if node.get("id") == gid:
+            return _subscription(node)
+    return None
 
 
 def _subscription(node: dict) -> RemoteSubscription:
@@ -224,9 +256,3 @@ def _subscription(node: dict) -> RemoteSubscription:
         capped,
         used,
     )
-
-
-def active_subscriptions(client: AdminApiClient, shop: str, token: str) -> list[RemoteSubscription]:
-    data = client.execute(shop, token, ACTIVE_SUBSCRIPTIONS)
-    nodes = (data.get("currentAppInstallation") or {}).get("activeSubscriptions") or []
-    return [_subscription(n) for n in nodes]

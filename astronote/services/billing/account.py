@@ -14,6 +14,7 @@ from astronote.errors import ValidationFailed
 from astronote.extensions import db
 from astronote.models import BillingPurchase, BillingSettings, CreditLedgerEntry, LedgerKind
 from astronote.services import credits
+from astronote.services.contacts.export import csv_safe
 
 PAGE = 50
 CSV_CHUNK = 2000
@@ -104,10 +105,10 @@ def ledger_csv(shop_id: int, kind: str | None) -> Iterator[str]:
         query = _ledger_query(shop_id, kind, after).limit(CSV_CHUNK)
         rows = db.session.execute(query).scalars().all()
         for e in rows:
-            note = (e.note or "").lstrip("=+-@\t\r")  # no formula injection in spreadsheets
+            # Text is neutralised against spreadsheet formulas; the numbers are ints.
             writer.writerow((e.id, e.created_at.isoformat(), e.kind, e.available_delta,
                              e.reserved_delta, e.available_after, e.reserved_after,
-                             e.campaign_id or "", note))  # fmt: skip
+                             e.campaign_id or "", csv_safe(e.note)))  # fmt: skip
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()

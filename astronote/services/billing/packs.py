@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -17,14 +18,23 @@ from sqlalchemy import select
 from astronote.errors import NotFound, ValidationFailed
 from astronote.extensions import db
 from astronote.integrations.shopify import billing as api
-from astronote.models import BillingPurchase, PurchaseKind, PurchaseStatus, Shop
+from astronote.models import (
+    FINAL_PURCHASE_STATES,
+    BillingPurchase,
+    PurchaseKind,
+    PurchaseStatus,
+    Shop,
+    now_utc,
+)
 from astronote.services import credits
 from astronote.services.billing import gateway
 
 log = logging.getLogger("astronote.billing")
 PURCHASE_GID = "gid://shopify/AppPurchaseOneTime/"
 _CHARGE_ID = re.compile(r"[0-9]{1,20}")
-_FINAL = {"ACTIVE", "DECLINED", "EXPIRED"}
+_FINAL = {"ACTIVE", "DECLINED", "EXPIRED"}  # Shopify's final states (AppPurchaseStatus)
+FINAL = {s.value for s in FINAL_PURCHASE_STATES} | {PurchaseStatus.FAILED.value}
+GIVE_UP = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -55,12 +65,15 @@ def find_pack(code: str) -> Pack:
     return pack
 
 
-def buy(shop: Shop, code: str, return_url: str) -> str:
+def buy(shop: Shop, code: str) -> str:
     """Create the charge at Shopify, record it pending; return the confirmation URL.
 
-    A duplicate pending charge (a retried create) is harmless: never approved, it expires.
+    Flush only: the caller commits before sending the merchant to Shopify, so the row
+    exists before any webhook can name it. A duplicate pending charge (a create retried
+    after a lost answer) is harmless: never approved, Shopify expires it after two days.
     """
     pack = find_pack(code)
+    return_url = gateway.return_url(shop, "billing.purchase_return")
     created = gateway.call(
         shop,
         lambda client, token: api.create_one_time(
@@ -87,10 +100,12 @@ def buy(shop: Shop, code: str, return_url: str) -> str:
     return created.confirmation_url
 
 
-def _owned(shop: Shop, gid: str) -> BillingPurchase | None:
+def _owned(shop: Shop, gid: str, lock: bool = False) -> BillingPurchase | None:
     query = select(BillingPurchase).filter_by(
         shop_id=shop.id, shopify_id=gid, kind=PurchaseKind.PACK.value
     )
+    if lock:  # PostgreSQL: the return page and a webhook settle one after the other
+        query = query.with_for_update().execution_options(populate_existing=True)
     return db.session.execute(query).scalar_one_or_none()
 
 
@@ -101,32 +116,39 @@ def gid_from_charge_id(charge_id: str | None) -> str:
 
 
 def verify_return(shop: Shop, charge_id: str | None) -> BillingPurchase:
-    """The merchant is back from Shopify: ask Shopify what became of the charge."""
-    gid = gid_from_charge_id(charge_id)
-    purchase = _owned(shop, gid)
-    if purchase is None:  # forged, another shop's, or never ours: say nothing more
-        raise NotFound("We have no record of this purchase.")
+    """The merchant is back from Shopify: ask Shopify what became of the charge.
+
+    The charge_id only says which of this shop's purchases to look at: a forged one, or
+    another shop's, names no purchase of ours and is a 404 without any call to Shopify.
+    """
+    purchase = _owned(shop, gid_from_charge_id(charge_id))
+    if purchase is None:
+        raise NotFound("We have no record of this purchase for your shop.")
     return verify(shop, purchase)
 
 
 def verify(shop: Shop, purchase: BillingPurchase) -> BillingPurchase:
-    remote = gateway.call(
-        shop, lambda client, token: api.one_time_purchases(client, shop.shop_domain, token)
-    )
-    found = next((r for r in remote if r.shopify_id == purchase.shopify_id), None)
-    if found is None:
-        log.warning("purchase %s not at Shopify for %s", purchase.shopify_id, shop.shop_domain)
+    """Read the purchase back from Shopify and settle it (grants at most once)."""
+    if purchase.status in FINAL:
         return purchase
-    settle(shop, purchase, found)
+    gid = purchase.shopify_id
+    remote = gateway.call(
+        shop, lambda client, token: api.find_one_time(client, shop.shop_domain, token, gid)
+    )
+    if remote is None:
+        log.warning("purchase %s not at Shopify for %s", gid, shop.shop_domain)
+        return purchase
+    purchase = _owned(shop, gid, lock=True)  # re-read under the lock, then decide
+    settle(shop, purchase, remote)
     return purchase
 
 
 def settle(shop: Shop, purchase: BillingPurchase, remote: api.RemotePurchase) -> None:
-    """Apply Shopify's verified status; grant on ACTIVE (idempotent on the purchase GID)."""
-    if purchase.status == PurchaseStatus.ACTIVE.value or remote.status not in _FINAL:
-        return  # ACTIVE is final here; PENDING changes nothing
+    """Apply Shopify's verified status; grant on ACTIVE, keyed by the purchase's GID."""
+    if purchase.status in FINAL or remote.status not in _FINAL:
+        return  # settled before; or still PENDING at Shopify: nothing changes
     if (remote.price_cents, remote.currency) != (purchase.price_cents, purchase.currency):
-        purchase.status, purchase.error = PurchaseStatus.FAILED.value, "price mismatch"
+        purchase.status, purchase.error = PurchaseStatus.FAILED.value, "price differs at Shopify"
         log.error("purchase %s price differs at Shopify; not granted", purchase.shopify_id)
         return
     purchase.status = remote.status.lower()
@@ -142,3 +164,32 @@ def on_webhook(shop: Shop, gid: str) -> None:
         log.info("one-time purchase %s unknown for %s: ignored", gid, shop.shop_domain)
         return
     verify(shop, purchase)
+
+
+def stale_pending(older_than: timedelta, limit: int = 200) -> list[int]:
+    """Pending packs whose webhook may have been lost: the sweeper asks Shopify again."""
+    query = (
+        select(BillingPurchase.id)
+        .where(
+            BillingPurchase.status == PurchaseStatus.PENDING.value,
+            BillingPurchase.kind == PurchaseKind.PACK.value,
+            BillingPurchase.created_at < now_utc() - older_than,
+        )
+        .order_by(BillingPurchase.created_at)
+        .limit(limit)
+    )
+    return list(db.session.execute(query).scalars())
+
+
+def reconcile(purchase_id: int) -> None:
+    """Verify one pending pack; Shopify expires unapproved ones after two days. A purchase
+    Shopify no longer lists at all after a week is marked expired here."""
+    purchase = db.session.get(BillingPurchase, purchase_id)
+    shop = db.session.get(Shop, purchase.shop_id) if purchase else None
+    if purchase is None or shop is None or not shop.is_active:
+        return
+    verify(shop, purchase)
+    if purchase.status == PurchaseStatus.PENDING.value and purchase.created_at < now_utc() - (
+        GIVE_UP
+    ):
+        purchase.status, purchase.error = PurchaseStatus.EXPIRED.value, "not found at Shopify"

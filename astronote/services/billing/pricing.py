@@ -17,7 +17,9 @@ from functools import lru_cache
 
 import phonenumbers
 from flask import current_app
-from sqlalchemy import ColumnElement, case, func, literal
+from sqlalchemy import ColumnElement, Select, case, func, literal, select
+
+from astronote.extensions import db
 
 PREFIX_LEN = 5
 UNKNOWN = "ZZ"  # no country: a non-geographic or unrecognised number
@@ -114,3 +116,42 @@ def country_case(phone_column, present: Iterable[str]) -> ColumnElement:
             by_country.setdefault(country_of(p), []).append(p)
     whens = [(prefix(phone_column).in_(ps), literal(c)) for c, ps in sorted(by_country.items())]
     return case(*whens, else_=literal(UNKNOWN)) if whens else literal(UNKNOWN)
+
+
+def price_case(phone_column, present: Iterable[str], table: dict[str, int] | None = None):
+    """SQL: credits per segment of each row's destination, for the prefixes present.
+
+    The commonest price is the ELSE branch, so the CASE names only the other prefixes
+    (a US audience prices with an empty CASE).
+    """
+    table = table or prices()
+    by_price: dict[int, list[str]] = {}
+    for p in present:
+        if p is not None:
+            by_price.setdefault(per_segment(country_of(p), table), []).append(p)
+    if not by_price:
+        return literal(per_segment(UNKNOWN, table))
+    common = max(sorted(by_price), key=lambda price: len(by_price[price]))
+    whens = [
+        (prefix(phone_column).in_(ps), literal(price))
+        for price, ps in sorted(by_price.items())
+        if price != common
+    ]
+    return case(*whens, else_=literal(common)) if whens else literal(common)
+
+
+def priced_groups(base: Select, phone, first_name, last_name) -> list[tuple]:
+    """(first, last, credits per segment, count) over the rows `base` selects.
+
+    Two set-based passes at any audience size: the distinct number prefixes, then one
+    GROUP BY over names and price (few prices, so barely more groups than names).
+    """
+    present = db.session.execute(base.with_only_columns(prefix(phone)).distinct()).scalars()
+    price = price_case(phone, list(present))
+    inner = base.with_only_columns(
+        first_name.label("first"), last_name.label("last"), price.label("unit")
+    ).subquery()
+    grouped = select(inner.c.first, inner.c.last, inner.c.unit, func.count()).group_by(
+        inner.c.first, inner.c.last, inner.c.unit
+    )
+    return [tuple(row) for row in db.session.execute(grouped)]

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from astronote.errors import AstronoteError
 from astronote.extensions import db
@@ -60,7 +61,9 @@ def _capped_this_period(shop_id: int, plan: BillingSubscription) -> bool:
 def prepare(shop: Shop, *, by_merchant: bool = False) -> BillingPurchase | None:
     """A pending top-up row, or None when none is due. Flush only: commit before `charge`.
 
-    The merchant's button skips the threshold and switch, never the plan or the cap.
+    The merchant's button skips the threshold and the switch, never the plan or the cap.
+    A second pending top-up is refused by the database (one in flight per shop), so two
+    workers that both see a low balance still charge once.
     """
     plan = plans.current(shop.id)
     if plan is None or plan.status != "active" or not plan.usage_line_item_id:
@@ -68,11 +71,11 @@ def prepare(shop: Shop, *, by_merchant: bool = False) -> BillingPurchase | None:
             raise TopUpUnavailable("Top-ups need the plan: subscribe first.")
         return None
     if _latest(shop.id, PurchaseStatus.PENDING.value) is not None:
-        return None  # one in flight: the sweeper finishes it with its own key
-    if _capped_this_period(shop.id, plan) and not by_merchant:
-        return None  # the cap was hit this period: wait for the next one
-    if not by_merchant and not _wants_topup(shop.id):
-        return None
+        if by_merchant:
+            raise TopUpUnavailable("A top-up is already on its way.")
+        return None  # the sweeper finishes it, with its own key
+    if not by_merchant and (_capped_this_period(shop.id, plan) or not _wants_topup(shop.id)):
+        return None  # the cap was hit this period, or nothing is needed
     cfg = current_app.config
     row = BillingPurchase(
         shop_id=shop.id,
@@ -85,8 +88,13 @@ def prepare(shop: Shop, *, by_merchant: bool = False) -> BillingPurchase | None:
         status=PurchaseStatus.PENDING.value,
         test=plan.test,
     )
-    db.session.add(row)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:  # a rival worker's pending top-up won: it is the one charged
+        if by_merchant:
+            raise TopUpUnavailable("A top-up is already on its way.") from None
+        return None
     return row
 
 
@@ -98,7 +106,12 @@ def _wants_topup(shop_id: int) -> bool:
 
 
 def charge(purchase_id: int) -> str:
-    """Charge a pending top-up (safe to repeat); returns its status. Flush only."""
+    """Charge a pending top-up (safe to repeat: same key, one charge); returns its status.
+
+    Flush only. Over the cap Shopify answers "Total price exceeds balance remaining":
+    the row is `capped`, nothing is granted. A network failure leaves it pending for the
+    sweeper, which sends the same idempotency key again.
+    """
     row = db.session.get(BillingPurchase, purchase_id)
     if row is None or row.status != PurchaseStatus.PENDING.value:
         return row.status if row else "missing"
@@ -107,11 +120,12 @@ def charge(purchase_id: int) -> str:
     if shop is None or not shop.is_active or plan is None or not plan.usage_line_item_id:
         row.status, row.error = PurchaseStatus.FAILED.value, "no active plan"
         return row.status
+    line_item = plan.usage_line_item_id
     try:
         record_id = gateway.call(
             shop,
             lambda client, token: api.create_usage_record(
-                client, shop.shop_domain, token, plan.usage_line_item_id, row.price_cents,
+                client, shop.shop_domain, token, line_item, row.price_cents,
                 row.currency, row.name, row.idempotency_key,
             ),
         )  # fmt: skip

@@ -41,8 +41,7 @@ def _purchase_updated(shop: Shop, payload: dict, event: WebhookEvent) -> None:
 def _subscription_updated(shop: Shop, payload: dict, event: WebhookEvent) -> None:
     found = _charge(payload, "app_subscription", plans.SUBSCRIPTION_GID)
     if found:
-        status = found[0].get("status")
-        plans.on_update(shop, found[1], status.upper() if isinstance(status, str) else None)
+        plans.on_update(shop, found[1])
 
 
 def _approaching_cap(shop: Shop, payload: dict, event: WebhookEvent) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import Select, and_, func, or_, select
 from astronote.errors import ValidationFailed
 from astronote.extensions import db
 from astronote.models import ConsentState, Contact, ContactTag, Gender, Shop
+from astronote.services.billing import pricing
 from astronote.services.contacts.fields import FieldError, clean_tags
 from astronote.services.messaging.rendering import segments_for
 
@@ -126,17 +127,24 @@ def count(shop: Shop, audience: Audience) -> int:
 
 
 def cost(shop: Shop, audience: Audience, body: str, discount_code: str | None) -> tuple[int, int]:
-    """(recipients, credits): segments after personalisation, summed over recipients.
+    """(recipients, credits): segments after personalisation times each destination's
+    price per segment (billing/pricing.py), summed over recipients.
 
     Names repeat, so rendering once per distinct (first, last) pair is exact and cheap.
     """
-    names = (
-        recipients(shop, audience)
-        .with_only_columns(Contact.first_name, Contact.last_name, func.count())
-        .group_by(Contact.first_name, Contact.last_name)
+    groups = pricing.priced_groups(
+        recipients(shop, audience), Contact.phone, Contact.first_name, Contact.last_name
     )
+    return priced_total(shop, groups, body, discount_code)
+
+
+def priced_total(shop: Shop, groups, body: str, discount_code: str | None) -> tuple[int, int]:
+    """(people, credits) from `pricing.priced_groups` rows: one render per name pair."""
     people = credits = 0
-    for first, last, n in db.session.execute(names):
+    segments: dict[tuple, int] = {}
+    for first, last, unit, n in groups:
+        if (first, last) not in segments:
+            segments[first, last] = segments_for(shop, body, first, last, discount_code)
         people += n
-        credits += n * segments_for(shop, body, first, last, discount_code)
+        credits += n * unit * segments[first, last]
     return people, credits

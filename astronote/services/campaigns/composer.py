@@ -14,6 +14,7 @@ from astronote.errors import ValidationFailed
 from astronote.extensions import db
 from astronote.models import Campaign, CampaignStatus, Contact, Gender, Message, Shop
 from astronote.services import credits, timezones
+from astronote.services.billing import account as billing_account
 from astronote.services.campaigns import audience as audiences
 from astronote.services.campaigns import lifecycle as campaigns
 from astronote.services.campaigns import stats as campaign_stats
@@ -147,11 +148,14 @@ def confirmation(shop: Shop, campaign: Campaign) -> dict:
     audience = audiences.Audience.from_json(campaign.audience)
     people, cost = audiences.cost(shop, audience, campaign.body, campaign.discount_code)
     balance = credits.balance(shop.id)
+    threshold = billing_account.settings_of(shop.id).low_balance_threshold
     return {
         "recipients": people,
         "cost": cost,
         "balance": balance,
         "enough": balance.available >= cost,
+        # Sending leaves less than the merchant's low-balance alert: say so before.
+        "below_threshold": threshold if 0 <= balance.available - cost < threshold else None,
     }
 
 

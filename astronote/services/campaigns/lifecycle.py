@@ -22,12 +22,12 @@ from astronote.models import (
     now_utc,
 )
 from astronote.services import credits
+from astronote.services.billing import pricing
 from astronote.services.campaigns import audience as audiences
 from astronote.services.messaging.rendering import (
     body_problem,
     discount_problem,
     normalise_body,
-    segments_for,
 )
 from astronote.services.scoped import get_owned
 
@@ -194,20 +194,15 @@ def start(shop: Shop, campaign: Campaign) -> int:
 
 
 def _snapshot_cost(shop: Shop, campaign: Campaign, statuses=(MessageStatus.QUEUED,), *extra):
-    names = (
-        select(Message.first_name, Message.last_name, func.count())
-        .where(
-            Message.campaign_id == campaign.id,
-            Message.status.in_([s.value for s in statuses]),
-            *extra,
-        )
-        .group_by(Message.first_name, Message.last_name)
+    """(people, credits) of the campaign's rows in these statuses: each recipient's
+    segments times their destination's price, as the fence will charge them."""
+    rows = select(Message).where(
+        Message.campaign_id == campaign.id,
+        Message.status.in_([s.value for s in statuses]),
+        *extra,
     )
-    people = cost = 0
-    for first, last, n in db.session.execute(names):
-        people += n
-        cost += n * segments_for(shop, campaign.body, first, last, campaign.discount_code)
-    return people, cost
+    groups = pricing.priced_groups(rows, Message.phone, Message.first_name, Message.last_name)
+    return audiences.priced_total(shop, groups, campaign.body, campaign.discount_code)
 
 
 def pause(campaign: Campaign) -> None:

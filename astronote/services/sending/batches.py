@@ -163,7 +163,12 @@ def reclaim_stale(older_than) -> tuple[int, int]:
     ).rowcount
     stale = db.session.execute(
         select(
-            table.c.id, table.c.shop_id, table.c.campaign_id, table.c.segments, table.c.claim_token
+            table.c.id,
+            table.c.shop_id,
+            table.c.campaign_id,
+            # What the row costs: its price when queued (NULL on rows older than 0010).
+            func.coalesce(table.c.credits, table.c.segments).label("cost"),
+            table.c.claim_token,
         )
         .where(table.c.status == MessageStatus.SUBMITTING, table.c.claimed_at < cutoff)
         .limit(10_000)
@@ -176,9 +181,9 @@ def reclaim_stale(older_than) -> tuple[int, int]:
                 status=MessageStatus.UNKNOWN, error="worker stopped before the provider answered"
             )
         ).rowcount
-        if marked and row.segments:  # we may have been billed, as for any unknown outcome
+        if marked and row.cost:  # we may have been billed, as for any unknown outcome
             # keyed by the chunk too: a row resent later is a new charge, not a replay
             key = f"unknown:{row.claim_token}:{row.id}"
-            credits.consume(row.shop_id, row.segments, key, row.campaign_id)
+            credits.consume(row.shop_id, row.cost, key, row.campaign_id)
     db.session.commit()
     return requeued, len(stale)

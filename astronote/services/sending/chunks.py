@@ -23,6 +23,7 @@ from sqlalchemy import BigInteger, Integer, Text, or_, select, update
 from astronote.extensions import db
 from astronote.integrations.mitto.client import OutboundSms
 from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop, now_utc
+from astronote.services.billing import pricing
 from astronote.services.messaging.rendering import opt_out_text, render, values_for
 from astronote.services.messaging.segments import segment_count
 from astronote.services.sending import frequency_cap as frequency
@@ -118,8 +119,10 @@ def _skip_withdrawn(chunk: list[Recipient], marketing: bool = True) -> list[Reci
     return [c for c in chunk if c.contact_id in allowed]
 
 
-def fence(token: str, rendered: dict[int, tuple[str, int]]) -> set[int]:
-    """Move the rendered rows to `submitting` with their text, then commit (before HTTP).
+def fence(token: str, rendered: dict[int, tuple[str, int, int]]) -> set[int]:
+    """Move the rendered rows to `submitting` with their text, segments and price in
+    credits (billing/pricing.py: what this message costs, never re-priced later), then
+    commit (before HTTP).
 
     One UPDATE ... FROM the per-row values; RETURNING says which rows were still
     queued, which on SQLite a rival worker may have fenced first.
@@ -127,8 +130,9 @@ def fence(token: str, rendered: dict[int, tuple[str, int]]) -> set[int]:
     if not rendered:
         db.session.commit()
         return set()
-    rows = [(i, text, segments) for i, (text, segments) in rendered.items()]
-    v = values_table("v", {"id": BigInteger, "body": Text, "segments": Integer}, rows)
+    rows = [(i, *values) for i, values in rendered.items()]
+    columns = {"id": BigInteger, "body": Text, "segments": Integer, "credits": Integer}
+    v = values_table("v", columns, rows)
     avoid_nested_loops()
     fenced = set(
         db.session.execute(
@@ -147,6 +151,7 @@ def fence(token: str, rendered: dict[int, tuple[str, int]]) -> set[int]:
                 attempts=messages.c.attempts + 1,
                 body=v.c.body,
                 segments=v.c.segments,
+                credits=v.c.credits,
             )
             .returning(messages.c.id)
         ).scalars()
@@ -202,7 +207,8 @@ def send_chunk(
     for c in chunk:
         values = values_for(shop, c.first_name, c.last_name, discount_code)
         text = body if prerendered else render(body, values, opt_out_text(shop, c.contact_id))
-        rendered[c.id] = (text, segment_count(text))
+        segments = segment_count(text)
+        rendered[c.id] = (text, segments, pricing.credits_for(shop, c.phone, segments))
     token = uuid.uuid4().hex
     fenced = fence(token, rendered)
     outbound = [

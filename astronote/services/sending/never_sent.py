@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import String, cast, exists, select, update
+from sqlalchemy import String, cast, exists, func, select, update
 
 from astronote.extensions import db
 from astronote.integrations.mitto.client import MittoError, MittoPermanentError
@@ -103,7 +103,13 @@ def mark(validity_hours: float, after_id: int = 0, limit: int = BATCH) -> tuple[
         update(messages)
         .where(in_list(messages.c.id, ids), messages.c.status == MessageStatus.UNKNOWN)
         .values(status=MessageStatus.SKIPPED, skip_reason=NOT_SENT, claim_token=None)
-        .returning(messages.c.id, messages.c.shop_id, messages.c.campaign_id, messages.c.segments)
+        .returning(
+            messages.c.id,
+            messages.c.shop_id,
+            messages.c.campaign_id,
+            # What was charged: the row's price when queued (NULL on rows older than 0010).
+            func.coalesce(messages.c.credits, messages.c.segments).label("cost"),
+        )
     ).all()
     _refund(moved)
     log.warning("%d unknown messages had no report after their validity: not sent", len(moved))
@@ -118,7 +124,7 @@ def _refund(rows) -> None:
     for row in rows:
         groups.setdefault((row.shop_id, row.campaign_id), []).append(row)
     for (shop_id, campaign_id), group in groups.items():
-        amount = sum(r.segments for r in group)
+        amount = sum(r.cost for r in group)
         if amount:
             run = db.session.get(Campaign, campaign_id).send_run
             key = f"not_sent:{campaign_id}:{run}:{min(r.id for r in group)}"

@@ -96,7 +96,7 @@ def _record_accepted(token: str, accepted: dict[int, str]) -> list[int]:
 
 def _charge(shop_id: int, campaign_id: int | None, token: str, ids, rendered) -> None:
     """Spend the reservation for messages the provider took (or may have taken)."""
-    amount = sum(rendered[i][1] for i in ids if i in rendered)  # unbillable: empty
+    amount = sum(rendered[i][2] for i in ids if i in rendered)  # credits; unbillable: empty
     if amount:
         credits.consume(shop_id, amount, f"consume:{token}:{min(ids)}", campaign_id)
 
@@ -141,7 +141,7 @@ def _fresh_session() -> None:
 def submit(
     shop: Shop, campaign_id, token, outbound: list[OutboundSms], rendered, grant=None
 ) -> ChunkResult:
-    """One bulk call for the fenced rows; `rendered` maps id -> (text, segments) to bill.
+    """One bulk call for the fenced rows; `rendered` maps id -> (text, segments, credits) to bill.
 
     `grant(count)`, the rate limit, is asked after the request is encoded and right
     before it goes: False puts the rows back in the queue, never sent.
