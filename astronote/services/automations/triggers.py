@@ -3,7 +3,7 @@
 Every entry point inserts with ON CONFLICT DO NOTHING on the run's unique key, so a
 webhook redelivery, a replayed event or two racing workers leave exactly one run. A
 flow switched off when its trigger arrives schedules nothing. Runs due now are noted
-in the session (`due_shops`) so the caller can wake the dispatcher after its commit.
+in the session, and `waking` wakes the dispatcher once the caller has committed.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from astronote.models import (
     Shop,
     now_utc,
 )
+from astronote.services.automations.waking import SESSION_KEY  # registers the wake-up
 from astronote.services.shopify.orders import parse_time
 from astronote.services.sql import insert
 
 runs = AutomationRun.__table__
 DUE_SOON = timedelta(minutes=1)
-SESSION_KEY = "automations_due_shops"
 
 
 def enabled_flow(shop_id: int, flow: str) -> Automation | None:
@@ -43,8 +43,13 @@ def schedule(
     starts_at: datetime | None = None,
     context: dict | None = None,
     step: int = 0,
+    push_back: bool = False,
 ) -> bool:
-    """One run for this trigger, due the flow's delay after `starts_at`; True if new."""
+    """One run for this trigger, due the flow's delay after `starts_at`; True if new.
+
+    `push_back`: a later event for the same trigger (a checkout updated again) moves a
+    run that has not gone yet to its new due time, with the new context.
+    """
     automation = enabled_flow(shop_id, flow)
     if automation is None or contact_id is None:
         return False
@@ -61,11 +66,28 @@ def schedule(
         context=context or {},
         created_at=now,
     )
-    stmt = stmt.on_conflict_do_nothing(index_elements=["shop_id", "flow", "trigger_key", "step"])
-    created = db.session.execute(stmt).rowcount == 1
+    key = ["shop_id", "flow", "trigger_key", "step"]
+    if push_back:
+        later = (runs.c.status == RunStatus.SCHEDULED.value) & (
+            runs.c.due_at < stmt.excluded.due_at
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=key,
+            set_={"due_at": stmt.excluded.due_at, "context": stmt.excluded.context},
+            where=later,
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=key)
+    # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT.
+    created = db.session.execute(stmt.returning(runs.c.id)).first() is not None
     if created and due_at <= now + DUE_SOON:
-        db.session.info.setdefault(SESSION_KEY, set()).add(shop_id)
+        note_due(shop_id)
     return created
+
+
+def note_due(shop_id: int) -> None:
+    """Wake the dispatcher for this shop once the current transaction commits."""
+    db.session.info.setdefault(SESSION_KEY, set()).add(shop_id)
 
 
 def due_shops() -> set[int]:
@@ -98,14 +120,21 @@ def order_placed(shop: Shop, order: Order) -> None:
 def checkout_abandoned(shop: Shop, checkout: AbandonedCheckout) -> None:
     """checkouts/create|update with a phone: one reminder per checkout, after the delay.
 
-    Whether it still goes (completed? ordered since? US 48-hour rule?) is decided when
-    it is due, by the dispatcher; here it is only scheduled, once.
+    The delay counts from the checkout's last activity: an update moves a reminder that
+    has not gone yet. Whether it still goes (completed? ordered since? US 48-hour rule?)
+    is decided when it is due, by the dispatcher; here it is only scheduled, once.
     """
     if checkout.completed_at is not None or not checkout.recovery_url:
         return
-    context = {"checkout_url": checkout.recovery_url, "checkout_token": checkout.checkout_token}
+    abandoned_at = min(checkout.checkout_updated_at, now_utc())  # a clock ahead of ours
+    context = {
+        "checkout_url": checkout.recovery_url,
+        "checkout_token": checkout.checkout_token,
+        "abandoned_at": abandoned_at.isoformat(),
+    }
     key = f"checkout:{checkout.checkout_token}"
-    schedule(shop.id, "abandoned_checkout", key, checkout.contact_id, now_utc(), context)
+    contact_id = checkout.contact_id
+    schedule(shop.id, "abandoned_checkout", key, contact_id, abandoned_at, context, push_back=True)
 
 
 SHIPMENT_WORDS = {"shipped": "is on its way", "delivered": "has been delivered"}

@@ -8,6 +8,8 @@ Transaction owner, like `chunks`: it commits before the provider call and after 
 
 from __future__ import annotations
 
+from sqlalchemy import or_, select
+
 from astronote.errors import ValidationFailed
 from astronote.extensions import db
 from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop
@@ -118,3 +120,21 @@ def release(shop: Shop, message_id: int, amount: int, kind: str) -> None:
     it will never be sent. Caller commits."""
     if rules_for(shop, kind).billable:
         credits.release(shop.id, amount, f"single:{message_id}:release")
+
+
+def waiting_ids(now, grace, limit: int = 500) -> list[int]:
+    """One-off messages still queued and due: their task was lost (queue outage, crash)
+    or deferred by quiet hours. Older than `grace`, so a message whose task is about to
+    run is left to it (taking a message twice sends it once anyway: see `send`)."""
+    query = (
+        select(messages.c.id)
+        .where(
+            messages.c.campaign_id.is_(None),
+            messages.c.status == MessageStatus.QUEUED.value,
+            or_(messages.c.not_before.is_(None), messages.c.not_before <= now),
+            messages.c.created_at < now - grace,
+        )
+        .order_by(messages.c.not_before, messages.c.id)
+        .limit(limit)
+    )
+    return list(db.session.execute(query).scalars())

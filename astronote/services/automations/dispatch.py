@@ -1,0 +1,154 @@
+"""The dispatcher: due runs become messages, exactly once, through the one-off send path.
+
+A batch of due runs is claimed in one transaction: FOR UPDATE SKIP LOCKED keeps
+PostgreSQL workers apart, and a conditional UPDATE (still `scheduled`) RETURNING the
+ids keeps SQLite workers apart (its writers are serialised: a rival's claim, once
+committed, leaves nothing for ours to match). Each claimed run is then checked again
+(`guards`), queued through `single.queue_single` (consent, credits reserved) or ended
+with its reason, and the batch commits. The caller enqueues the messages' send tasks
+after that commit (`tasks.automations`).
+
+A run's status: scheduled → queued (message_id) | skipped | cancelled (skip_reason).
+Transaction owner: commits each batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from astronote.extensions import db
+from astronote.models import Automation, AutomationRun, Contact, RunStatus, Shop, now_utc
+from astronote.services.automations import guards
+from astronote.services.automations.catalogue import flow as flow_of
+from astronote.services.credits import InsufficientCredits
+from astronote.services.sending import single
+from astronote.services.sql import in_list
+
+runs = AutomationRun.__table__
+log = logging.getLogger("astronote.automations")
+BATCH = 200
+
+
+def dispatch(now: datetime | None = None, shop_id: int | None = None, limit: int = BATCH):
+    """Move one batch of due runs on; returns the ids of the messages to send (committed)."""
+    now = now or now_utc()
+    claimed = _claim(now, shop_id, limit)
+    if not claimed:
+        db.session.commit()
+        return []
+    try:
+        message_ids = _decide(claimed, now)
+        db.session.commit()
+        return message_ids
+    except InsufficientCredits:
+        # The shop ran out mid-batch: go again one run per transaction, so only the runs
+        # that do not fit are skipped.
+        db.session.rollback()
+        return [m for run_id in claimed for m in _one(run_id, now)]
+
+
+def dispatch_all(now: datetime | None = None, shop_id: int | None = None, batches: int = 50):
+    """Batches until nothing is due (or `batches` ran); yields each batch's message ids."""
+    for _ in range(batches):
+        message_ids = dispatch(now, shop_id)
+        yield message_ids
+        if not message_ids and not _any_due(now or now_utc(), shop_id):
+            return
+
+
+def _due(now: datetime, shop_id: int | None):
+    where = (runs.c.status == RunStatus.SCHEDULED.value) & (runs.c.due_at <= now)
+    return where & (runs.c.shop_id == shop_id) if shop_id is not None else where
+
+
+def _any_due(now: datetime, shop_id: int | None) -> bool:
+    query = select(runs.c.id).where(_due(now, shop_id)).limit(1)
+    found = db.session.execute(query).first() is not None
+    db.session.commit()
+    return found
+
+
+def _claim(now: datetime, shop_id: int | None, limit: int) -> list[int]:
+    query = (
+        select(runs.c.id)
+        .where(_due(now, shop_id))
+        .order_by(runs.c.due_at, runs.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(db.session.execute(query).scalars())
+    if not ids:
+        return []
+    claim = (
+        update(runs)
+        .where(in_list(runs.c.id, ids), runs.c.status == RunStatus.SCHEDULED.value)
+        .values(finished_at=now)
+        .returning(runs.c.id)
+    )
+    return sorted(db.session.execute(claim).scalars())
+
+
+def _one(run_id: int, now: datetime) -> list[int]:
+    """One run in its own transaction; if its message does not fit the credits, skipped."""
+    claim = (
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.status == RunStatus.SCHEDULED.value)
+        .values(finished_at=now)
+    )
+    if db.session.execute(claim).rowcount != 1:
+        db.session.commit()
+        return []
+    try:
+        message_ids = _decide([run_id], now)
+        db.session.commit()
+        return message_ids
+    except InsufficientCredits:
+        db.session.rollback()
+        _finish(run_id, RunStatus.SKIPPED.value, now, reason="no_credits", only_scheduled=True)
+        db.session.commit()
+        return []
+
+
+def _decide(run_ids: list[int], now: datetime) -> list[int]:
+    """Check and queue the claimed runs (loaded in a handful of queries). Flush only."""
+    session = db.session
+    fresh = {"populate_existing": True}  # never a copy an earlier read left in the session
+    query = select(AutomationRun).where(in_list(AutomationRun.id, run_ids))
+    batch = list(session.execute(query.execution_options(**fresh)).scalars())
+    shop_ids = {r.shop_id for r in batch}
+    shops = {s.id: s for s in session.execute(select(Shop).where(Shop.id.in_(shop_ids))).scalars()}
+    flows = session.execute(select(Automation).where(Automation.shop_id.in_(shop_ids))).scalars()
+    automations = {(a.shop_id, a.flow): a for a in flows}
+    contact_ids = [r.contact_id for r in batch if r.contact_id is not None]
+    contacts = {}
+    if contact_ids:
+        query = select(Contact).where(in_list(Contact.id, contact_ids)).execution_options(**fresh)
+        contacts = {c.id: c for c in session.execute(query).scalars()}
+    message_ids = []
+    for run in sorted(batch, key=lambda r: r.id):
+        shop, automation = shops.get(run.shop_id), automations.get((run.shop_id, run.flow))
+        contact = contacts.get(run.contact_id)
+        if contact is not None and contact.shop_id != run.shop_id:
+            contact = None  # never another shop's contact, whatever the run says
+        verdict = guards.check(session, run, shop, automation, contact, now)
+        if verdict is not None:
+            _finish(run.id, verdict.status, now, reason=verdict.reason)
+            continue
+        kind = flow_of(run.flow).kind
+        message = single.queue_single(
+            shop, contact, automation.body, kind, automation.discount_code, run.context
+        )
+        _finish(run.id, RunStatus.QUEUED.value, now, message_id=message.id)
+        message_ids.append(message.id)
+    return message_ids
+
+
+def _finish(run_id: int, status: str, now, reason=None, message_id=None, only_scheduled=False):
+    stmt = update(runs).where(runs.c.id == run_id)
+    if only_scheduled:
+        stmt = stmt.where(runs.c.status == RunStatus.SCHEDULED.value)
+    values = {"status": status, "skip_reason": reason, "message_id": message_id}
+    db.session.execute(stmt.values(finished_at=now, **values))
