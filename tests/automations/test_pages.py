@@ -20,7 +20,6 @@ from astronote.services.contacts import editing as contacts
 from astronote.services.messaging.rendering import opt_out_text, render, values_for
 from astronote.services.messaging.segments import count_segments
 from tests.conftest import bearer
-from tests.sending.conftest import funded, mitto_sim, sim  # noqa: F401 (fixtures)
 from tests.views.test_hardening_security import LOCAL, dev_app  # noqa: F401 (fixture)
 
 
@@ -71,6 +70,7 @@ def test_list_shows_the_eight_flows_from_the_catalogue_without_writing(client, d
     assert "1 hour later" in page and "7 days later" in page and "90 days later" in page
     assert "On the day, at 10:00 (America/New_York)" in page
     assert page.count("Nothing queued") == 8 and 'id="results-table"' in page
+    assert 'id="results-chart"' not in page  # nothing triggered: no empty chart
     assert "← Home" in page and "css/automations.css" in page
     assert rows(db) == 0  # a GET writes nothing: untouched flows come from the catalogue
 

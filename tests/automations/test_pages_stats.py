@@ -117,6 +117,11 @@ def test_the_page_shows_results_reasons_and_what_goes_next(client, db, shop, mak
     for label in ("Frequency cap", "Opted out", "Checkout completed", "Cancelled"):
         assert f"<td>{label}</td>" in reasons
 
+    chart = re.search(r'id="results-chart">(.*?)</figure>', page, re.S).group(1)
+    assert '<rect x="150.0" y="56" width="44.4" height="18" class="bar-delivered">' in chart
+    assert "<title>Order confirmation: 2 failed</title>" in chart  # 2 of 9 triggered
+    assert "<title>Abandoned checkout: 2 skipped</title>" in chart
+
     fragment = client.get("/automations/results?period=all", headers=bearer(shop.shop_domain))
     part = html.unescape(fragment.get_data(True))
     assert "<html" not in part and _cells(part, "welcome")["credits"] == "4"
