@@ -47,6 +47,7 @@ def register_blueprints(app: Flask) -> None:
         home,
         imports,
         inbox,
+        links,
         provider_callbacks,
         public,
         settings,
@@ -69,6 +70,7 @@ def register_blueprints(app: Flask) -> None:
         webhooks,
         provider_callbacks,
         public,
+        links,
     ):
         app.register_blueprint(module.bp)
     # The development sign-in exists only in development; production never registers it.

@@ -36,6 +36,7 @@ from astronote.models.contact_import import (
 )
 from astronote.models.credit import CreditBalance, CreditLedgerEntry, LedgerKind
 from astronote.models.inbound import InboundMessage, ShopSenderNumber, StorefrontSubmission
+from astronote.models.link import LinkClick, LinkSet, LinkSourceStats, MessageClick
 from astronote.models.shop import Shop
 from astronote.models.shopify import (
     AbandonedCheckout,
@@ -66,6 +67,10 @@ __all__ = [
     "CreditBalance",
     "CreditLedgerEntry",
     "LedgerKind",
+    "LinkClick",
+    "LinkSet",
+    "LinkSourceStats",
+    "MessageClick",
     "Message",
     "MessageStatus",
     "UnmatchedDeliveryReport",

@@ -1,0 +1,20 @@
+"""Tracked short links: per-recipient codes without a row per recipient, the redirect,
+clicks and their rollups (issue 12, items 1-2).
+
+The send path calls `prepare` once per body and `shorten` per message; the composer
+measures with `measure`; the redirect is views/links.py; `stats` reads the rollups.
+"""
+
+from astronote.services.links.sets import AUTOMATION, CAMPAIGN, PreparedSet, Source, prepare
+from astronote.services.links.shortening import measure, representative_link, shorten
+
+__all__ = [
+    "AUTOMATION",
+    "CAMPAIGN",
+    "PreparedSet",
+    "Source",
+    "measure",
+    "prepare",
+    "representative_link",
+    "shorten",
+]

@@ -1,0 +1,135 @@
+"""One batch of clicks in a few set-based statements: the raw rows and both rollups.
+
+Unique clicks are decided by the database, not by a read before the write: the
+per-message upsert returns each row's new total, and a total equal to this batch's
+count means the row was just created, i.e. the message's first click. Concurrent
+writers (two web processes) are serialised per row by the upsert itself.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select, text
+
+from astronote.extensions import db
+from astronote.models import LinkClick, LinkSourceStats, Message, MessageClick, now_utc
+from astronote.services.sql import in_list, insert, on_postgres
+
+if TYPE_CHECKING:
+    from astronote.services.links.clicks import Click
+
+BATCH = 500  # rows per statement: well inside SQLite's parameter limit
+NOT_COUNTED_KINDS = ("test",)  # a merchant trying their own test message
+
+
+def _valid(batch: list[Click]) -> tuple[list[Click], dict[int, int | None]]:
+    """The clicks whose message still exists in the set's shop, and each one's contact."""
+    ids = sorted({c.message_id for c in batch})
+    found: dict[int, tuple[int, int | None, str]] = {}
+    for start in range(0, len(ids), BATCH):
+        query = select(Message.id, Message.shop_id, Message.contact_id, Message.kind).where(
+            in_list(Message.id, ids[start : start + BATCH])
+        )
+        found.update({row[0]: row[1:] for row in db.session.execute(query)})
+    kept = [
+        c
+        for c in batch
+        if c.message_id in found
+        and found[c.message_id][0] == c.shop_id
+        and found[c.message_id][2] not in NOT_COUNTED_KINDS
+    ]
+    return kept, {i: row[1] for i, row in found.items()}
+
+
+def _chunks(rows: list[dict]):
+    for start in range(0, len(rows), BATCH):
+        yield rows[start : start + BATCH]
+
+
+def _per_message(clicks: list[Click], contacts: dict[int, int | None]) -> set[int]:
+    """Upsert the per-message totals; returns the messages clicked for the first time."""
+    grouped: dict[int, list[Click]] = defaultdict(list)
+    for c in clicks:
+        grouped[c.message_id].append(c)
+    rows = [
+        {
+            "message_id": message_id,
+            "shop_id": group[0].shop_id,
+            "contact_id": contacts.get(message_id),
+            "source_kind": group[0].source_kind,
+            "source_id": group[0].source_id,
+            "clicks": len(group),
+            "first_clicked_at": min(c.at for c in group),
+            "last_clicked_at": max(c.at for c in group),
+        }
+        for message_id, group in sorted(grouped.items())  # one lock order for every writer
+    ]
+    table = MessageClick.__table__
+    first = set()
+    for part in _chunks(rows):
+        statement = insert(table).values(part)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.message_id],
+            set_={
+                "clicks": table.c.clicks + statement.excluded.clicks,
+                "last_clicked_at": statement.excluded.last_clicked_at,
+            },
+        ).returning(table.c.message_id, table.c.clicks)
+        for message_id, total in db.session.execute(statement):
+            if total == len(grouped[message_id]):
+                first.add(message_id)
+    return first
+
+
+def _per_source(clicks: list[Click], first: set[int]) -> None:
+    totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+    source_of = {}
+    for c in clicks:
+        source_of[c.message_id] = key = (c.shop_id, c.source_kind, c.source_id)
+        totals[key][0] += 1
+    for message_id in first:
+        totals[source_of[message_id]][1] += 1
+    table, now = LinkSourceStats.__table__, now_utc()
+    rows = [
+        dict(shop_id=s, source_kind=k, source_id=i, clicks=n, unique_clicks=u, updated_at=now)
+        for (s, k, i), (n, u) in sorted(totals.items())
+    ]
+    for part in _chunks(rows):
+        statement = insert(table).values(part)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.shop_id, table.c.source_kind, table.c.source_id],
+            set_={
+                "clicks": table.c.clicks + statement.excluded.clicks,
+                "unique_clicks": table.c.unique_clicks + statement.excluded.unique_clicks,
+                "updated_at": statement.excluded.updated_at,
+            },
+        )
+        db.session.execute(statement)
+
+
+def write(batch: list[Click]) -> int:
+    """Write a batch of clicks and its rollups in the caller's transaction (it commits)."""
+    if on_postgres():
+        # Analytics: not worth a disk flush per batch; a crash loses at most this batch.
+        db.session.execute(text("SET LOCAL synchronous_commit = off"))
+    clicks, contacts = _valid(batch)
+    if not clicks:
+        return 0
+    raw = [
+        dict(
+            shop_id=c.shop_id,
+            message_id=c.message_id,
+            link_set_id=c.set_id,
+            link_index=c.index,
+            contact_id=contacts.get(c.message_id),
+            clicked_at=c.at,
+        )
+        for c in clicks
+    ]
+    for part in _chunks(raw):
+        db.session.execute(LinkClick.__table__.insert().values(part))
+    first = _per_message(clicks, contacts)
+    _per_source(clicks, first)
+    return len(clicks)

@@ -1,0 +1,22 @@
+"""The public short-link redirect, /l/<code>: a fast 302, or a friendly 404.
+
+Visitors are the shop's customers, not the merchant: no session, no app layout.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, render_template, request
+
+from astronote.services.links import redirect
+
+bp = Blueprint("links", __name__)
+# Every click must reach us (a cached redirect is an uncounted click); never indexed.
+HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+
+
+@bp.route("/l/<code>", methods=["GET", "HEAD"])
+def follow(code: str):
+    hit = redirect.follow(code, request.method, request.user_agent.string, request.headers)
+    if hit is None:
+        return render_template("links/not_found.html"), 404, HEADERS
+    return Response(status=302, headers={"Location": hit.location, **HEADERS})
