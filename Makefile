@@ -11,6 +11,7 @@ export ASTRONOTE_ENV ?= development
 export MITTO_API_BASE ?= http://127.0.0.1:$(MITTO_SIM_PORT)
 
 .PHONY: run test lint bench-contacts bench-contacts-quick bench-campaign migrate seed clean
+.PHONY: bench-automations bench-automations-quick
 
 $(BIN)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +59,16 @@ bench-campaign: $(BIN)/.dev
 
 bench-contacts-quick: $(BIN)/.dev
 	ASTRONOTE_ENV=test $(BIN)/python bench/contacts.py --rows 50000
+
+## Automations: daily scans at 1,000,000 contacts, then 10,000 orders/create webhooks
+## end to end (gunicorn, huey workers, Mitto simulator); both write docs/PERFORMANCE.md.
+bench-automations: $(BIN)/.dev
+	ASTRONOTE_ENV=development $(BIN)/python bench/automations_scans.py --contacts 1000000
+	ASTRONOTE_ENV=development $(BIN)/python bench/automations_orders.py --webhooks 10000
+
+bench-automations-quick: $(BIN)/.dev
+	ASTRONOTE_ENV=development $(BIN)/python bench/automations_scans.py --quick
+	ASTRONOTE_ENV=development $(BIN)/python bench/automations_orders.py --quick
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
