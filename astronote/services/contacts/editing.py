@@ -153,7 +153,8 @@ def record_consent(
     )
     if previous != state and not force:
         contact_counts.adjust(contact.shop_id, Counter({previous: -1, state: 1}))
-    if state == ConsentState.SUBSCRIBED.value and previous != state:
+    # A new contact (force) arrives already subscribed; the welcome's key makes it once.
+    if state == ConsentState.SUBSCRIBED.value and (previous != state or force):
         automation_triggers.welcome(contact.shop_id, contact.id)
     return True
 

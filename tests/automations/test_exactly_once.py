@@ -1,0 +1,106 @@
+"""Exactly once: two racing dispatchers, a replayed sweeper, a lost send task, and a shop
+that runs out of credits in the middle of a batch."""
+
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import time_machine
+
+from astronote.extensions import db as _db
+from astronote.services import credits
+from astronote.services.automations import triggers
+from astronote.tasks import automations as automation_tasks
+from tests.automations.conftest import NOON, texts_to
+from tests.fakes import shopify_webhooks as payloads
+
+PHONE = "+12125550123"
+
+
+def _due_runs(funded, person, n, flow="order_confirmation"):
+    contacts = [person(f"+1212555{2000 + i:04d}") for i in range(n)]
+    for i, contact in enumerate(contacts):
+        triggers.schedule(
+            funded.id, flow, f"order:{i}", contact.id, context={"order_number": f"#{i}"}
+        )
+    _db.session.commit()
+    return contacts
+
+
+def test_two_racing_dispatchers_send_each_run_once(app, sim, flows, funded, person, read, asleep):
+    flows("order_confirmation")
+    contacts = _due_runs(funded, person, 60)
+    barrier, errors = threading.Barrier(2), []
+
+    def worker():
+        with app.app_context():
+            try:
+                barrier.wait()
+                for _ in range(3):
+                    automation_tasks.dispatch_due_runs.call_local()
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+            finally:
+                _db.session.remove()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    runs = read.runs()
+    assert {r.status for r in runs} == {"queued"}
+    assert len({r.message_id for r in runs}) == 60
+    assert len(read.messages()) == 60
+    assert Counter(m["destination"] for m in sim.accepted) == Counter(
+        {c.phone: 1 for c in contacts}
+    )
+
+
+def test_a_lost_send_task_is_swept_once(sim, flows, shopify, person, read, monkeypatch):
+    flows("order_confirmation")
+    person(PHONE, customer_id=77)
+    lost = []
+    monkeypatch.setattr(automation_tasks, "send_single", lambda message_id: lost.append(message_id))
+    with time_machine.travel(NOON, tick=False):
+        shopify.deliver("orders/create", payloads.order(9001, PHONE, 77))
+    monkeypatch.undo()
+    assert len(lost) == 1 and texts_to(sim, PHONE) == []
+    with time_machine.travel(NOON + timedelta(minutes=1), tick=False):
+        automation_tasks.sweep_waiting_messages()  # within the grace: left to its task
+    assert texts_to(sim, PHONE) == []
+    with time_machine.travel(NOON + timedelta(minutes=3), tick=False):
+        automation_tasks.sweep_waiting_messages()
+        automation_tasks.sweep_waiting_messages()  # a replayed sweep
+        from astronote.tasks.campaigns import send_single
+
+        send_single(lost[0])  # and the lost task turning up after all
+    assert len(texts_to(sim, PHONE)) == 1
+    assert read.message(lost[0]).status == "accepted"
+
+
+def test_runs_that_do_not_fit_the_credits_are_skipped(sim, flows, funded, person, read, asleep):
+    flows("order_confirmation")
+    _due_runs(funded, person, 3)
+    available = credits.balance(funded.id).available
+    credits.reserve(funded.id, available - 2, "test-hold")  # room for two one-credit messages
+    _db.session.commit()
+    automation_tasks.dispatch_due_runs()
+    runs = read.runs()
+    assert Counter((r.status, r.skip_reason) for r in runs) == Counter(
+        {("queued", None): 2, ("skipped", "no_credits"): 1}
+    )
+    assert len(sim.accepted) == 2
+    assert credits.ledger_totals(funded.id) == credits.balance(funded.id)
+
+
+def test_a_message_costs_its_destinations_price(sim, flows, funded, person, read):
+    flows("order_confirmation")
+    greek = person("+306912345678")  # Greece: 3 credits a segment
+    triggers.schedule(funded.id, "order_confirmation", "order:1", greek.id, context={})
+    _db.session.commit()  # wakes the dispatcher
+    [run] = read.runs()
+    message = read.message(run.message_id)
+    assert message.segments == 1 and message.credits == 3
+    assert texts_to(sim, greek.phone) != []

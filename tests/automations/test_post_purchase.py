@@ -1,0 +1,165 @@
+"""Shipping update (transactional), review request and cross-sell, end to end through
+signed orders/create and fulfillments/create|update deliveries."""
+
+from datetime import timedelta
+
+import time_machine
+from sqlalchemy import update
+
+from astronote.models import Contact
+from astronote.tasks.automations import dispatch_due_runs, sweep_waiting_messages
+from tests.automations.conftest import NOON, texts_to
+from tests.fakes import shopify_webhooks as payloads
+
+PHONE = "+12125550123"
+DAY = timedelta(days=1)
+
+
+def _order(shopify, order_id=9001, at=NOON, number=1001):
+    with time_machine.travel(at, tick=False):
+        shopify.deliver("orders/create", payloads.order(order_id, PHONE, 77, number=number))
+
+
+def _ship(shopify, status=None, at=NOON, topic="fulfillments/create"):
+    with time_machine.travel(at, tick=False):
+        fulfillment = payloads.fulfillment(7001, 9001, status, "1Z999AA10123456784", created_at=at)
+        shopify.deliver(topic, fulfillment)
+
+
+def _tick(at):
+    with time_machine.travel(at, tick=False):
+        dispatch_due_runs()
+        sweep_waiting_messages()
+
+
+def test_shipped_then_delivered_each_texted_once(sim, flows, shopify, person, read):
+    flows("shipping_update")
+    person(PHONE, consent="not_subscribed", customer_id=77)  # transactional: no opt-in needed
+    _order(shopify)
+    _ship(shopify)
+    [shipped] = texts_to(sim, PHONE)
+    assert "order #1001 is on its way" in shipped
+    assert "trackingNumber=1Z999AA10123456784 (1Z999AA10123456784)" in shipped
+    _ship(shopify, "in_transit", topic="fulfillments/update")  # not a step we text
+    _ship(shopify, "delivered", topic="fulfillments/update")
+    texts = texts_to(sim, PHONE)
+    assert len(texts) == 2 and "has been delivered" in texts[1]
+    shopify.redeliver_last()
+    shopify.resend_as_new()
+    _ship(shopify, "delivered", topic="fulfillments/update")  # Shopify says it again
+    assert len(texts_to(sim, PHONE)) == 2
+    assert {r.trigger_key for r in read.runs()} == {
+        "fulfillment:7001:shipped",
+        "fulfillment:7001:delivered",
+    }
+    assert {read.message(r.message_id).kind for r in read.runs()} == {"transactional"}
+
+
+def test_a_fulfilment_of_an_unknown_order_sends_nothing(sim, flows, shopify, person, read):
+    flows("shipping_update")
+    person(PHONE, customer_id=77)
+    _ship(shopify)
+    assert texts_to(sim, PHONE) == [] and read.runs() == []
+
+
+def test_shipping_update_stops_for_a_contact_who_opted_out_meanwhile(
+    sim, flows, shopify, person, read, asleep, db
+):
+    flows("shipping_update")
+    contact = person(PHONE, customer_id=77)
+    _order(shopify)
+    _ship(shopify)
+    db.session.execute(
+        update(Contact).where(Contact.id == contact.id).values(consent_state="unsubscribed")
+    )
+    db.session.commit()
+    _tick(NOON + timedelta(minutes=1))
+    assert texts_to(sim, PHONE) == []
+    assert read.runs()[0].skip_reason == "opted_out"
+
+
+def test_review_request_seven_days_after_the_fulfilment(sim, flows, shopify, person, read):
+    flows("review_request")
+    person(PHONE, customer_id=77)
+    _order(shopify)
+    _ship(shopify)
+    _tick(NOON + 7 * DAY - timedelta(minutes=1))
+    assert texts_to(sim, PHONE) == []
+    _tick(NOON + 7 * DAY)
+    [text] = texts_to(sim, PHONE)
+    assert text.startswith("Hi Ann, how do you like your order #1001 from Alpha?")
+    _ship(shopify, "delivered", at=NOON + 8 * DAY, topic="fulfillments/update")
+    shopify.resend_as_new()
+    _tick(NOON + 9 * DAY)
+    assert len(texts_to(sim, PHONE)) == 1
+    [run] = read.runs("review_request")
+    assert run.trigger_key == "order:9001" and read.message(run.message_id).kind == "automation"
+
+
+def test_review_request_waits_out_quiet_hours(sim, flows, shopify, person, read, quiet):
+    flows("review_request")
+    person(PHONE, customer_id=77)
+    night = NOON.replace(hour=3)  # 22:00 in New York
+    _order(shopify, at=night)
+    _ship(shopify, at=night)
+    _tick(night + 7 * DAY)
+    assert texts_to(sim, PHONE) == []
+    _tick(NOON.replace(hour=13) + 7 * DAY)  # 08:00 New York, a week later
+    assert len(texts_to(sim, PHONE)) == 1
+
+
+def test_review_request_skipped_for_a_contact_who_unsubscribed(
+    sim, flows, shopify, person, read, db
+):
+    flows("review_request")
+    contact = person(PHONE, customer_id=77)
+    _order(shopify)
+    _ship(shopify)
+    db.session.execute(
+        update(Contact).where(Contact.id == contact.id).values(consent_state="unsubscribed")
+    )
+    db.session.commit()
+    _tick(NOON + 7 * DAY)
+    assert texts_to(sim, PHONE) == []
+    assert read.runs()[0].skip_reason == "opted_out"
+
+
+def test_cross_sell_fourteen_days_after_an_order_once(sim, flows, shopify, person, read):
+    flows("cross_sell", discount_code="MORE15")
+    person(PHONE, customer_id=77)
+    _order(shopify)
+    shopify.redeliver_last()
+    shopify.resend_as_new()
+    _tick(NOON + 14 * DAY - timedelta(minutes=1))
+    assert texts_to(sim, PHONE) == []
+    _tick(NOON + 14 * DAY)
+    _tick(NOON + 14 * DAY + timedelta(minutes=1))
+    [text] = texts_to(sim, PHONE)
+    assert "MORE15" in text and text.startswith("Ann, customers who liked your last order")
+
+
+def test_cross_sell_not_sent_when_the_flow_is_switched_off_meanwhile(
+    sim, flows, shopify, person, read, db, funded
+):
+    from astronote.models import Automation
+
+    flows("cross_sell")
+    person(PHONE, customer_id=77)
+    _order(shopify)
+    db.session.execute(
+        update(Automation).where(Automation.shop_id == funded.id).values(enabled=False)
+    )
+    db.session.commit()
+    _tick(NOON + 14 * DAY)
+    assert texts_to(sim, PHONE) == []
+    [run] = read.runs()
+    assert (run.status, run.skip_reason) == ("cancelled", "flow_off")
+
+
+def test_cross_sell_skipped_for_a_contact_who_never_subscribed(sim, flows, shopify, person, read):
+    flows("cross_sell")
+    person(PHONE, consent="not_subscribed", customer_id=77)
+    _order(shopify)
+    _tick(NOON + 14 * DAY)
+    assert texts_to(sim, PHONE) == []
+    assert read.runs()[0].skip_reason == "not_subscribed"
