@@ -14,6 +14,7 @@ from astronote.errors import ValidationFailed
 from astronote.extensions import db
 from astronote.models import BillingPurchase, BillingSettings, CreditLedgerEntry, LedgerKind
 from astronote.services import credits
+from astronote.services.billing import plans
 from astronote.services.contacts.export import csv_safe
 
 PAGE = 50
@@ -52,7 +53,10 @@ def update_settings(shop_id: int, form) -> BillingSettings:
         row = BillingSettings(shop_id=shop_id)
         db.session.add(row)
     row.low_balance_threshold = int(raw)
-    row.auto_topup = form.get("auto_topup") in ("1", "on", "true")
+    # Top-ups are usage charges on the plan: without an active one the switch stays off.
+    plan = plans.current(shop_id)
+    wants = form.get("auto_topup") in ("1", "on", "true")
+    row.auto_topup = wants and plan is not None and plan.status == "active"
     db.session.flush()
     return row
 

@@ -146,10 +146,17 @@ def _replace_older(shop: Shop, subscription: BillingSubscription) -> None:
     )
 
 
-def on_update(shop: Shop, gid: str) -> None:
+def on_update(shop: Shop, gid: str, claimed: str | None = None) -> None:
+    """app_subscriptions/update: read the plan back from Shopify. After an uninstall there
+    is no token to ask with; then only a claim that the plan ended is taken (it grants
+    nothing), and a reinstall has the sweeper ask Shopify (`due_for_renewal`)."""
     subscription = _owned(shop, gid)
     if subscription is None:
         log.info("subscription %s unknown for %s: ignored", gid, shop.shop_domain)
+        return
+    if not shop.is_active or (not shop.access_token_enc and not shop.is_demo):
+        if claimed in NOT_ACTIVE:
+            subscription.status = claimed.lower()
         return
     sync(shop, subscription)
 

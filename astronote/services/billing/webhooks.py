@@ -41,7 +41,8 @@ def _purchase_updated(shop: Shop, payload: dict, event: WebhookEvent) -> None:
 def _subscription_updated(shop: Shop, payload: dict, event: WebhookEvent) -> None:
     found = _charge(payload, "app_subscription", plans.SUBSCRIPTION_GID)
     if found:
-        plans.on_update(shop, found[1])
+        status = found[0].get("status")
+        plans.on_update(shop, found[1], status.upper() if isinstance(status, str) else None)
 
 
 def _approaching_cap(shop: Shop, payload: dict, event: WebhookEvent) -> None:
