@@ -7,11 +7,13 @@ from datetime import date, timedelta
 
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from astronote.extensions import db
-from astronote.models import ConsentState, Shop, ShopSenderNumber
+from astronote.models import Automation, ConsentState, Shop, ShopSenderNumber
 from astronote.services import credits
+from astronote.services.automations import settings as automation_settings
+from astronote.services.automations.catalogue import DEMO_ENABLED
 from astronote.services.contacts import counts as contact_counts
 from astronote.services.contacts.csv_rows import ContactRecord
 from astronote.services.contacts.upsert import write_batch
@@ -99,6 +101,7 @@ def seed_demo_shop(contacts: int = 300, seed: int = 7) -> tuple[Shop, bool]:
     shop = db.session.execute(select(Shop).filter_by(shop_domain=DEMO_DOMAIN)).scalar_one_or_none()
     if shop is not None:
         _repair_senders(shop)
+        _seed_automations(shop)
         return shop, False
     shop = Shop(
         shop_domain=DEMO_DOMAIN,
@@ -117,7 +120,23 @@ def seed_demo_shop(contacts: int = 300, seed: int = 7) -> tuple[Shop, bool]:
     contact_counts.recount(shop.id)
     credits.grant(shop.id, DEMO_CREDITS, "demo-seed", "Demo credits")
     db.session.commit()
+    _seed_automations(shop)
     return shop, True
+
+
+def _seed_automations(shop: Shop) -> None:
+    """The flows' rows, with Welcome and Order confirmation on, the first time only: a
+    newcomer sees a storefront opt-in bring a welcome SMS; later choices are kept."""
+    query = select(func.count()).select_from(Automation).filter_by(shop_id=shop.id)
+    if db.session.execute(query).scalar_one():
+        return
+    automation_settings.ensure(shop.id)
+    db.session.execute(
+        update(Automation)
+        .where(Automation.shop_id == shop.id, Automation.flow.in_(DEMO_ENABLED))
+        .values(enabled=True)
+    )
+    db.session.commit()
 
 
 def _repair_senders(shop: Shop) -> None:
