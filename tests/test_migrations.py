@@ -56,6 +56,25 @@ def _partial_indexes(url: str) -> set[str]:
         engine.dispose()
 
 
+def _billing_indexes(url: str) -> dict[str, bool]:
+    """0011: the one-pending-top-up index is unique and partial; the ledger has its kind index."""
+    engine = create_engine(url)
+    try:
+        found = {
+            i["name"]: i
+            for table in ("billing_purchases", "credit_ledger")
+            for i in inspect(engine).get_indexes(table)
+        }
+    finally:
+        engine.dispose()
+    pending = found.get("uq_billing_purchases_one_pending_topup") or {}
+    partial = any(k.endswith("_where") for k in pending.get("dialect_options", {}))
+    return {
+        "one_pending_topup": bool(pending.get("unique")) and partial,
+        "ledger_by_kind": "ix_credit_ledger_shop_kind_id" in found,
+    }
+
+
 def _not_search_index(obj, name, type_, reflected, compare_to) -> bool:
     """As migrations/env.py: the hand-written search indexes (0001) are not in the models."""
     return not (type_ == "index" and reflected and name.endswith(("_lower", "_prefix")))
@@ -86,6 +105,7 @@ def test_round_trip_and_models_match(fresh_url):
     assert _references(fresh_url) == head
     partial = _partial_indexes(fresh_url)
     assert len(partial) == 5, partial
+    assert _billing_indexes(fresh_url) == {"one_pending_topup": True, "ledger_by_kind": True}
     assert _drift(app) == []
     with app.app_context():
         downgrade(directory=MIGRATIONS, revision="0005")
