@@ -4,11 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 MITTO_SIM_PORT ?= 8025
-export PORT MITTO_SIM_PORT
+SHOPIFY_SIM_PORT ?= 8026
+export PORT MITTO_SIM_PORT SHOPIFY_SIM_PORT
 export ASTRONOTE_PORT := $(PORT)
 export ASTRONOTE_ENV ?= development
 # The built-in Mitto simulator, unless a real Mitto base URL was given.
 export MITTO_API_BASE ?= http://127.0.0.1:$(MITTO_SIM_PORT)
+# The demo shop buys credits from the built-in billing simulator (development only).
+export SHOPIFY_BILLING_SIM_URL ?= http://127.0.0.1:$(SHOPIFY_SIM_PORT)
 
 .PHONY: run test lint bench-contacts bench-contacts-quick bench-campaign migrate seed clean
 .PHONY: bench-automations bench-automations-quick
@@ -34,12 +37,12 @@ seed: migrate
 ## Start web (gunicorn) and worker (huey_consumer) on embedded defaults.
 ## The ports are checked first: a busy one stops here, before migrating or seeding.
 run: $(BIN)/.runtime
-	@$(BIN)/python -m astronote.devtools.ports PORT=$(PORT) MITTO_SIM_PORT=$(MITTO_SIM_PORT)
+	@$(BIN)/python -m astronote.devtools.ports PORT=$(PORT) MITTO_SIM_PORT=$(MITTO_SIM_PORT) SHOPIFY_SIM_PORT=$(SHOPIFY_SIM_PORT)
 	@$(MAKE) --no-print-directory seed
 	@echo ""
 	@echo "  Astronote is starting on http://127.0.0.1:$(PORT)/"
 	@echo "  (development sign-in: http://127.0.0.1:$(PORT)/dev/sign-in;"
-	@echo "   Mitto simulator: $(MITTO_API_BASE))"
+	@echo "   Mitto simulator: $(MITTO_API_BASE); billing simulator: $(SHOPIFY_BILLING_SIM_URL))"
 	@echo ""
 	$(BIN)/honcho -f Procfile.dev start -p $(PORT)
 
