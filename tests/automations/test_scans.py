@@ -127,3 +127,72 @@ def test_the_hourly_task_scans_only_shops_with_scanned_flows_on(
         assert scans.shops_to_scan() == [funded.id]
         assert run_daily_scans.call_local() == 1
     assert len(texts_to(sim, PHONE)) == 1
+
+
+BIRTHDAY = date(1985, 12, 8)
+TEN_NY = datetime(2026, 12, 8, 15, 0, tzinfo=UTC)  # 10:00 in New York
+
+
+def _birthdays_at_ten(funded):
+    _scan(funded, TEN_NY - timedelta(hours=3))
+    with time_machine.travel(TEN_NY, tick=False):
+        dispatch_due_runs()
+
+
+def test_scanned_messages_are_rendered_and_priced_exactly(sim, flows, funded, person, read, db):
+    from sqlalchemy import func, select
+
+    from astronote.models import CreditLedgerEntry
+    from astronote.services.billing.pricing import country_of, per_segment
+    from astronote.services.messaging.segments import segment_count
+
+    flows("birthday", body="{{first_name}} {{last_name}}, happy birthday from {{shop_name}}!")
+    person(PHONE, first_name="Ann", last_name=None, birth_date=BIRTHDAY)
+    person("+306912345678", first_name="Ζωή", last_name="Ηλιού", birth_date=BIRTHDAY)
+    person("+447911123456", first_name="B" * 100, last_name="C" * 60, birth_date=BIRTHDAY)
+    person("+12125550124", first_name=None, birth_date=BIRTHDAY)
+    _birthdays_at_ten(funded)
+    messages = read.messages()
+    assert len(messages) == 4 and {m.status for m in messages} == {"accepted"}
+    by_phone = {m.phone: m for m in messages}
+    assert by_phone[PHONE].body.startswith("Ann , happy birthday from Alpha!\nReply STOP")
+    assert by_phone["+306912345678"].body.startswith("Ζωή Ηλιού, happy birthday")
+    assert by_phone["+12125550124"].body.startswith(" , happy birthday")
+    for m in messages:
+        assert m.segments == segment_count(m.body)
+        assert m.credits == m.segments * per_segment(country_of(m.phone))
+    assert by_phone["+447911123456"].segments == 2 and by_phone["+306912345678"].credits == 3
+    reserved = db.session.execute(
+        select(func.sum(CreditLedgerEntry.reserved_delta)).where(
+            CreditLedgerEntry.idempotency_key.like("automations:birthday:%")
+        )
+    ).scalar_one()
+    assert reserved == sum(m.credits for m in messages)
+
+
+def test_a_batch_beyond_the_credits_sends_what_fits(sim, flows, funded, person, read, db):
+    from collections import Counter
+
+    from astronote.services import credits
+
+    flows("birthday")
+    for i in range(3):
+        person(f"+1212555{3000 + i:04d}", birth_date=BIRTHDAY)
+    credits.reserve(funded.id, credits.balance(funded.id).available - 2, "test-hold")
+    db.session.commit()
+    _birthdays_at_ten(funded)
+    outcomes = Counter((r.status, r.skip_reason) for r in read.runs())
+    assert outcomes == Counter({("queued", None): 2, ("skipped", "no_credits"): 1})
+    assert len(sim.accepted) == 2
+    assert credits.ledger_totals(funded.id) == credits.balance(funded.id)
+
+
+def test_personal_opt_out_links_go_run_by_run(sim, flows, funded, person, read, db):
+    funded.opt_out_mode = "link"
+    db.session.commit()
+    flows("birthday")
+    person(PHONE, birth_date=BIRTHDAY)
+    person("+12125550124", birth_date=BIRTHDAY)
+    _birthdays_at_ten(funded)
+    links = {m["text"].rsplit("Opt out: ", 1)[1] for m in sim.accepted}
+    assert len(sim.accepted) == 2 and len(links) == 2

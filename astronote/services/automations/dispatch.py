@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from astronote.extensions import db
 from astronote.models import Automation, AutomationRun, Contact, RunStatus, Shop, now_utc
-from astronote.services.automations import guards
+from astronote.services.automations import bulk, guards
 from astronote.services.automations.catalogue import flow as flow_of
 from astronote.services.credits import InsufficientCredits
 from astronote.services.sending import single
@@ -29,7 +29,7 @@ from astronote.services.sql import in_list
 
 runs = AutomationRun.__table__
 log = logging.getLogger("astronote.automations")
-BATCH = 200
+BATCH = 1000
 
 
 def dispatch(now: datetime | None = None, shop_id: int | None = None, limit: int = BATCH):
@@ -113,27 +113,47 @@ def _one(run_id: int, now: datetime) -> list[int]:
 
 
 def _decide(run_ids: list[int], now: datetime) -> list[int]:
-    """Check and queue the claimed runs (loaded in a handful of queries). Flush only."""
+    """Check and queue the claimed runs (loaded in a handful of queries). Flush only.
+
+    Runs of flows that need nothing from their trigger go set-based, per shop and flow
+    (`bulk`); the others (order, checkout, shipment placeholders) one by one.
+    """
     session = db.session
     fresh = {"populate_existing": True}  # never a copy an earlier read left in the session
-    query = select(AutomationRun).where(in_list(AutomationRun.id, run_ids))
+    query = select(AutomationRun).where(in_list(AutomationRun.id, run_ids)).order_by(runs.c.id)
     batch = list(session.execute(query.execution_options(**fresh)).scalars())
     shop_ids = {r.shop_id for r in batch}
     shops = {s.id: s for s in session.execute(select(Shop).where(Shop.id.in_(shop_ids))).scalars()}
     flows = session.execute(select(Automation).where(Automation.shop_id.in_(shop_ids))).scalars()
     automations = {(a.shop_id, a.flow): a for a in flows}
+    groups: dict[tuple[int, str], list[int]] = {}
+    singles = []
+    for run in batch:
+        if run.flow in bulk.FLOWS and bulk.eligible(shops.get(run.shop_id)):
+            groups.setdefault((run.shop_id, run.flow), []).append(run.id)
+        else:
+            singles.append(run)
+    message_ids = []
+    for (shop_id, flow), ids in groups.items():
+        automation = automations.get((shop_id, flow))
+        message_ids += bulk.dispatch_group(shops[shop_id], automation, flow, ids, now)
+    return sorted(message_ids + _one_by_one(singles, shops, automations, now))
+
+
+def _one_by_one(batch: list[AutomationRun], shops, automations, now: datetime) -> list[int]:
     contact_ids = [r.contact_id for r in batch if r.contact_id is not None]
     contacts = {}
     if contact_ids:
-        query = select(Contact).where(in_list(Contact.id, contact_ids)).execution_options(**fresh)
-        contacts = {c.id: c for c in session.execute(query).scalars()}
+        query = select(Contact).where(in_list(Contact.id, contact_ids))
+        query = query.execution_options(populate_existing=True)
+        contacts = {c.id: c for c in db.session.execute(query).scalars()}
     message_ids = []
-    for run in sorted(batch, key=lambda r: r.id):
+    for run in batch:
         shop, automation = shops.get(run.shop_id), automations.get((run.shop_id, run.flow))
         contact = contacts.get(run.contact_id)
         if contact is not None and contact.shop_id != run.shop_id:
             contact = None  # never another shop's contact, whatever the run says
-        verdict = guards.check(session, run, shop, automation, contact, now)
+        verdict = guards.check(db.session, run, shop, automation, contact, now)
         if verdict is not None:
             _finish(run.id, verdict.status, now, reason=verdict.reason)
             continue
