@@ -20,7 +20,7 @@ from astronote.extensions import db, htmx
 from astronote.htmx import render
 from astronote.integrations.shopify.admin_api import AdminApiError
 from astronote.services import credits
-from astronote.services.billing import account, packs, plans, topups
+from astronote.services.billing import account, packs, plans, pricing, topups
 from astronote.services.shopify.tokens import ShopNotConnected
 from astronote.tasks import enqueue_safely
 from astronote.tasks.billing import charge_topup
@@ -66,6 +66,8 @@ def _page(status: int = 200, ledger_only: bool = False, **extra):
         "kinds": account.KINDS,
         "after": after,
         "settings": account.settings_of(shop.id),
+        "price_groups": pricing.grouped(),
+        "default_price": pricing.per_segment(pricing.UNKNOWN),
         "errors": {},
         **extra,
     }

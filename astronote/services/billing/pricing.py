@@ -95,6 +95,14 @@ def per_segment(country: str, table: dict[str, int] | None = None) -> int:
     return (table or prices()).get(country, DEFAULT_PRICE)
 
 
+def grouped() -> list[tuple[int, list[str]]]:
+    """The price table for the credits page: [(credits per segment, [countries])]."""
+    by_price: dict[int, list[str]] = {}
+    for country, price in sorted(prices().items()):
+        by_price.setdefault(price, []).append(country)
+    return sorted(by_price.items())
+
+
 def credits_for(shop, phone: str, segments: int) -> int:
     """What one message costs. `shop` is taken for per-shop prices later."""
     return segments * per_segment(country_of(phone))

@@ -81,7 +81,7 @@ def prepare(shop: Shop, *, by_merchant: bool = False) -> BillingPurchase | None:
         shop_id=shop.id,
         kind=PurchaseKind.TOPUP.value,
         idempotency_key=f"topup:{uuid.uuid4().hex}",
-        name=f"{cfg['BILLING_TOPUP_CREDITS']:,} credits (top-up)",
+        name=f"Top-up of {cfg['BILLING_TOPUP_CREDITS']:,} credits",
         credits=cfg["BILLING_TOPUP_CREDITS"],
         price_cents=cfg["BILLING_TOPUP_PRICE_CENTS"],
         currency=plan.currency,
@@ -137,7 +137,7 @@ def charge(purchase_id: int) -> str:
         return row.status
     row.shopify_id, row.status = record_id, PurchaseStatus.ACTIVE.value
     plan.balance_used_cents += row.price_cents
-    credits.grant(row.shop_id, row.credits, row.idempotency_key, f"Top-up: {row.name}")
+    credits.grant(row.shop_id, row.credits, row.idempotency_key, row.name)
     db.session.flush()
     return row.status
 
