@@ -113,7 +113,9 @@ class BillingSim:
             line_id = f"gid://shopify/AppSubscriptionLineItem/{next(self._ids)}?v=1&index={index}"
             if "appRecurringPricingDetails" in plan:
                 d = plan["appRecurringPricingDetails"]
-                details = {"__typename": "AppRecurringPricing", "price": d["price"],
+                price = {"amount": decimal_string(to_cents(d["price"]["amount"]) or 0),
+                         "currencyCode": d["price"]["currencyCode"]}  # fmt: skip
+                details = {"__typename": "AppRecurringPricing", "price": price,
                            "interval": d.get("interval", "EVERY_30_DAYS")}  # fmt: skip
             elif "appUsagePricingDetails" in plan:
                 d = plan["appUsagePricingDetails"]

@@ -50,7 +50,7 @@ def on_plan(merchant, sim, small_cap, db):
 def test_subscribing_creates_recurring_and_capped_usage_line_items(merchant, sim, small_cap):
     gid = _subscribe(merchant, sim)
     items = [i["plan"]["pricingDetails"] for i in sim.subscriptions[gid]["lineItems"]]
-    assert items[0]["price"] == {"amount": "29.00", "currencyCode": "USD"}
+    assert items[0]["price"] == {"amount": "29.0", "currencyCode": "USD"}
     assert items[0]["interval"] == "EVERY_30_DAYS"
     assert items[1]["cappedAmount"] == {"amount": "20.0", "currencyCode": "USD"}
     assert sim.subscriptions[gid]["test"] is True
