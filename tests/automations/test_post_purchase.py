@@ -163,3 +163,53 @@ def test_cross_sell_skipped_for_a_contact_who_never_subscribed(sim, flows, shopi
     _tick(NOON + 14 * DAY)
     assert texts_to(sim, PHONE) == []
     assert read.runs()[0].skip_reason == "not_subscribed"
+
+
+def test_a_local_delivery_fulfilled_as_delivered_still_asks_for_a_review(
+    sim, flows, shopify, person, read
+):
+    flows("shipping_update", "review_request")
+    person(PHONE, customer_id=77)
+    _order(shopify)
+    _ship(shopify, "delivered")  # fulfillments/create, delivered at once
+    [text] = texts_to(sim, PHONE)
+    assert "has been delivered" in text
+    _tick(NOON + 7 * DAY)
+    assert len(texts_to(sim, PHONE)) == 2
+
+
+def test_a_malformed_fulfilment_never_fails_the_delivery(sim, flows, shopify, person, read):
+    flows("shipping_update")
+    person(PHONE, customer_id=77)
+    _order(shopify)
+    bad = payloads.fulfillment(7001, 9001)
+    bad.update(
+        tracking_numbers={"x": 1}, tracking_number=5, tracking_urls="nope", tracking_url=None
+    )
+    shopify.deliver("fulfillments/create", bad)
+    [text] = texts_to(sim, PHONE)
+    assert "Track it:  ()" in text
+
+
+def test_a_buyer_we_did_not_know_gets_the_confirmation_not_marketing(
+    sim, flows, shopify, read, db, funded
+):
+    from sqlalchemy import select
+
+    from astronote.models import Contact
+    from astronote.services.contacts import counts
+
+    flows("order_confirmation", "cross_sell")
+    shopify.deliver("orders/create", payloads.order(9001, "(212) 555-0177", 88, first="Lou"))
+    [text] = texts_to(sim, "+12125550177")
+    assert "#1001" in text
+    contact = db.session.execute(select(Contact).filter_by(phone="+12125550177")).scalar_one()
+    assert (contact.consent_state, contact.first_name, contact.shopify_customer_id) == (
+        "not_subscribed",
+        "Lou",
+        88,
+    )
+    assert contact.orders_count == 1
+    assert counts.totals(funded.id)["not_subscribed"] == 1
+    _tick(NOON + 30 * DAY)
+    assert read.runs("cross_sell")[0].skip_reason == "not_subscribed"

@@ -137,25 +137,31 @@ def checkout_abandoned(shop: Shop, checkout: AbandonedCheckout) -> None:
     schedule(shop.id, "abandoned_checkout", key, contact_id, abandoned_at, context, push_back=True)
 
 
+def _first_text(payload: dict, name: str) -> str:
+    """The first of `<name>s` (a list), else `<name>`; text, whatever the payload holds."""
+    many = payload.get(f"{name}s")
+    value = many[0] if isinstance(many, list) and many else payload.get(name)
+    return value if isinstance(value, str) else ""
+
+
 SHIPMENT_WORDS = {"shipped": "is on its way", "delivered": "has been delivered"}
 
 
 def fulfilled(shop: Shop, order: Order | None, fulfillment: dict, delivered: bool) -> None:
-    """fulfillments/create (shipped; starts the review request) and /update (delivered)."""
+    """fulfillments/create (shipped, or delivered at once) and /update (delivered): the
+    shipping update per stage; the review request counts from the fulfilment's creation
+    (scheduled by whichever delivery arrives first: its key is the order's)."""
     if order is None:
         return
     stage = "delivered" if delivered else "shipped"
-    numbers = fulfillment.get("tracking_numbers") or [fulfillment.get("tracking_number")]
-    urls = fulfillment.get("tracking_urls") or [fulfillment.get("tracking_url")]
     context = {
         "order_number": order.name or f"#{order.shopify_order_id}",
-        "tracking_number": str(numbers[0] or "")[:100],
-        "tracking_url": str(urls[0] or "")[:500],
+        "tracking_number": _first_text(fulfillment, "tracking_number")[:100],
+        "tracking_url": _first_text(fulfillment, "tracking_url")[:500],
         "shipment_status": SHIPMENT_WORDS[stage],
     }
     key = f"fulfillment:{fulfillment.get('id')}:{stage}"
     schedule(shop.id, "shipping_update", key, order.contact_id, context=context)
-    if not delivered:
-        review_key = f"order:{order.shopify_order_id}"
-        starts = parse_time(fulfillment.get("created_at"))
-        schedule(shop.id, "review_request", review_key, order.contact_id, starts, context)
+    review_key = f"order:{order.shopify_order_id}"
+    starts = parse_time(fulfillment.get("created_at"))
+    schedule(shop.id, "review_request", review_key, order.contact_id, starts, context)

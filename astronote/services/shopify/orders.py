@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import or_, select
 
 from astronote.extensions import db
-from astronote.models import AbandonedCheckout, Contact, Order, Shop, now_utc
+from astronote.models import AbandonedCheckout, ConsentState, Contact, Order, Shop, now_utc
+from astronote.services.contacts import counts as contact_counts
 from astronote.services.contacts.phones import InvalidPhone, normalize_phone
+from astronote.services.sql import insert
 
 
 def parse_time(value) -> datetime:
@@ -59,7 +62,7 @@ def record_order(shop: Shop, payload: dict) -> Order | None:
     if existing is not None:
         return existing
     customer_id, phone = _customer(payload)
-    contact = _find_contact(shop, customer_id, phone)
+    contact = _find_contact(shop, customer_id, phone) or _new_buyer(shop, payload, phone)
     ordered_at = parse_time(payload.get("created_at"))
     order = Order(
         shop_id=shop.id,
@@ -92,6 +95,35 @@ def record_order(shop: Shop, payload: dict) -> Order | None:
             .values(completed_at=ordered_at)
         )
     return order
+
+
+def _new_buyer(shop: Shop, payload: dict, phone) -> Contact | None:
+    """A buyer we have no contact for, who gave a phone: a contact who has not subscribed,
+    so the order's transactional messages can reach them (never marketing)."""
+    try:
+        number = normalize_phone(phone, shop.default_region)
+    except InvalidPhone:
+        return None
+    customer = payload.get("customer") or {}
+    customer_id = customer.get("id")
+    now = now_utc()
+    stmt = insert(Contact.__table__).values(
+        shop_id=shop.id,
+        phone=number,
+        first_name=str(customer.get("first_name") or "")[:100] or None,
+        last_name=str(customer.get("last_name") or "")[:100] or None,
+        consent_state=ConsentState.NOT_SUBSCRIBED.value,
+        shopify_customer_id=customer_id if isinstance(customer_id, int) else None,
+        orders_count=0,
+        amount_spent=0,
+        created_at=now,
+        updated_at=now,
+    )
+    stmt = stmt.on_conflict_do_nothing(index_elements=["shop_id", "phone"])
+    if db.session.execute(stmt.returning(Contact.__table__.c.id)).first() is not None:
+        contact_counts.adjust(shop.id, Counter({ConsentState.NOT_SUBSCRIBED.value: 1}))
+    query = select(Contact).filter_by(shop_id=shop.id, phone=number)
+    return db.session.execute(query).scalar_one_or_none()
 
 
 def find_order(shop: Shop, order_id) -> Order | None:
