@@ -7,12 +7,15 @@ measures with `measure`; the redirect is views/links.py; `stats` reads the rollu
 
 from astronote.services.links.sets import AUTOMATION, CAMPAIGN, PreparedSet, Source, prepare
 from astronote.services.links.shortening import measure, representative_link, shorten
+from astronote.services.links.sources import for_campaign, for_flow
 
 __all__ = [
     "AUTOMATION",
     "CAMPAIGN",
     "PreparedSet",
     "Source",
+    "for_campaign",
+    "for_flow",
     "measure",
     "prepare",
     "representative_link",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from functools import lru_cache
 
 from flask import current_app
 
@@ -38,18 +39,22 @@ class LinkCode:
     index: int
 
 
-def _keys() -> list[bytes]:
+def _keys() -> tuple[bytes, ...]:
     """Signing keys, newest first; one derived from SECRET_KEY when none is configured."""
     config = current_app.config
-    configured = config.get("LINK_SIGNING_KEYS") or []
+    return _derive(tuple(config.get("LINK_SIGNING_KEYS") or ()), config["SECRET_KEY"])
+
+
+@lru_cache(maxsize=8)
+def _derive(configured: tuple[str, ...], secret: str) -> tuple[bytes, ...]:
     if configured:
-        return [key.encode() for key in configured]
-    return [hashlib.sha256(b"links:" + config["SECRET_KEY"].encode()).digest()]
+        return tuple(key.encode() for key in configured)
+    return (hashlib.sha256(b"links:" + secret.encode()).digest(),)
 
 
 def _tag(key: bytes, link: LinkCode) -> int:
     message = f"{link.set_id}:{link.message_id}:{link.index}".encode()
-    digest = hmac.new(key, message, hashlib.sha256).digest()
+    digest = hmac.digest(key, message, "sha256")  # the one-shot C path: no HMAC object
     return int.from_bytes(digest[: TAG_BITS // 8], "big")
 
 
@@ -113,7 +118,8 @@ def decode(code: str) -> LinkCode | None:
     if unpacked is None:
         return None
     link, tag = unpacked
+    expected = tag.to_bytes(TAG_BITS // 8, "big")
     for key in _keys():
-        if hmac.compare_digest(_tag(key, link).to_bytes(5, "big"), tag.to_bytes(5, "big")):
+        if hmac.compare_digest(_tag(key, link).to_bytes(TAG_BITS // 8, "big"), expected):
             return link
     return None

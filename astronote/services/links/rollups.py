@@ -11,16 +11,17 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, text
+from sqlalchemy import BigInteger, Integer, String, select, text, true
 
 from astronote.extensions import db
 from astronote.models import LinkClick, LinkSourceStats, Message, MessageClick, now_utc
-from astronote.services.sql import in_list, insert, on_postgres
+from astronote.models.base import UTCDateTime
+from astronote.services.sql import in_list, insert, on_postgres, values_table
 
 if TYPE_CHECKING:
     from astronote.services.links.clicks import Click
 
-BATCH = 500  # rows per statement: well inside SQLite's parameter limit
+BATCH = 2000  # rows per statement: within SQLite's parameter limit (32,766)
 NOT_COUNTED_KINDS = ("test",)  # a merchant trying their own test message
 
 
@@ -43,9 +44,38 @@ def _valid(batch: list[Click]) -> tuple[list[Click], dict[int, int | None]]:
     return kept, {i: row[1] for i, row in found.items()}
 
 
-def _chunks(rows: list[dict]):
+def _chunks(rows: list):
     for start in range(0, len(rows), BATCH):
         yield rows[start : start + BATCH]
+
+
+def _insert_from(table, name: str, columns: dict, rows: list[tuple]):
+    """INSERT INTO table (columns) SELECT * FROM (rows): one parameter per column on
+    PostgreSQL (unnest of arrays), so the statement compiles once for any batch size."""
+    v = values_table(name, columns, rows)
+    # SQLite reads "SELECT ... FROM v ON CONFLICT" as a join without the WHERE.
+    chosen = select(*(v.c[key] for key in columns)).where(true())
+    return insert(table).from_select(list(columns), chosen)
+
+
+MESSAGE_COLUMNS = {
+    "message_id": BigInteger,
+    "shop_id": Integer,
+    "contact_id": BigInteger,
+    "source_kind": String,
+    "source_id": BigInteger,
+    "clicks": Integer,
+    "first_clicked_at": UTCDateTime,
+    "last_clicked_at": UTCDateTime,
+}
+CLICK_COLUMNS = {
+    "shop_id": Integer,
+    "message_id": BigInteger,
+    "link_set_id": BigInteger,
+    "link_index": Integer,
+    "contact_id": BigInteger,
+    "clicked_at": UTCDateTime,
+}
 
 
 def _per_message(clicks: list[Click], contacts: dict[int, int | None]) -> set[int]:
@@ -54,22 +84,22 @@ def _per_message(clicks: list[Click], contacts: dict[int, int | None]) -> set[in
     for c in clicks:
         grouped[c.message_id].append(c)
     rows = [
-        {
-            "message_id": message_id,
-            "shop_id": group[0].shop_id,
-            "contact_id": contacts.get(message_id),
-            "source_kind": group[0].source_kind,
-            "source_id": group[0].source_id,
-            "clicks": len(group),
-            "first_clicked_at": min(c.at for c in group),
-            "last_clicked_at": max(c.at for c in group),
-        }
+        (
+            message_id,
+            group[0].shop_id,
+            contacts.get(message_id),
+            group[0].source_kind,
+            group[0].source_id,
+            len(group),
+            min(c.at for c in group),
+            max(c.at for c in group),
+        )
         for message_id, group in sorted(grouped.items())  # one lock order for every writer
     ]
     table = MessageClick.__table__
     first = set()
     for part in _chunks(rows):
-        statement = insert(table).values(part)
+        statement = _insert_from(table, "m", MESSAGE_COLUMNS, part)
         statement = statement.on_conflict_do_update(
             index_elements=[table.c.message_id],
             set_={
@@ -92,21 +122,20 @@ def _per_source(clicks: list[Click], first: set[int]) -> None:
     for message_id in first:
         totals[source_of[message_id]][1] += 1
     table, now = LinkSourceStats.__table__, now_utc()
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.shop_id, table.c.source_kind, table.c.source_id],
+        set_={
+            "clicks": table.c.clicks + statement.excluded.clicks,
+            "unique_clicks": table.c.unique_clicks + statement.excluded.unique_clicks,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
     rows = [
         dict(shop_id=s, source_kind=k, source_id=i, clicks=n, unique_clicks=u, updated_at=now)
         for (s, k, i), (n, u) in sorted(totals.items())
     ]
-    for part in _chunks(rows):
-        statement = insert(table).values(part)
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.shop_id, table.c.source_kind, table.c.source_id],
-            set_={
-                "clicks": table.c.clicks + statement.excluded.clicks,
-                "unique_clicks": table.c.unique_clicks + statement.excluded.unique_clicks,
-                "updated_at": statement.excluded.updated_at,
-            },
-        )
-        db.session.execute(statement)
+    db.session.execute(statement, rows)  # a handful of rows: executemany of one statement
 
 
 def write(batch: list[Click]) -> int:
@@ -118,18 +147,11 @@ def write(batch: list[Click]) -> int:
     if not clicks:
         return 0
     raw = [
-        dict(
-            shop_id=c.shop_id,
-            message_id=c.message_id,
-            link_set_id=c.set_id,
-            link_index=c.index,
-            contact_id=contacts.get(c.message_id),
-            clicked_at=c.at,
-        )
+        (c.shop_id, c.message_id, c.set_id, c.index, contacts.get(c.message_id), c.at)
         for c in clicks
     ]
     for part in _chunks(raw):
-        db.session.execute(LinkClick.__table__.insert().values(part))
+        db.session.execute(_insert_from(LinkClick.__table__, "c", CLICK_COLUMNS, part))
     first = _per_message(clicks, contacts)
     _per_source(clicks, first)
     return len(clicks)

@@ -1,0 +1,47 @@
+"""The send path's entry points: the link set of a campaign's or a flow's body.
+
+The set is built from the body with its shop-wide placeholders filled (shop name,
+the shared discount code), so a link such as https://shop/discount/{{discount_code}}
+is shortened too; personal placeholders render empty here, so a URL built from one
+matches no recipient's text and stays long.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from astronote.extensions import db
+from astronote.models import Campaign, Shop
+from astronote.services.links.sets import AUTOMATION, CAMPAIGN, PreparedSet, Source, prepare
+from astronote.services.messaging.rendering import render, values_for
+
+
+def shared_text(shop: Shop, body: str, discount_code: str | None) -> str:
+    """The body as every recipient gets it, but for personal placeholders (empty)."""
+    return render(body, values_for(shop, None, None, discount_code), None)
+
+
+def for_campaign(
+    shop: Shop, campaign_id: int, body: str, discount_code: str | None
+) -> PreparedSet | None:
+    """The campaign's link set (created on first use); None when the body has no URL.
+    Call once per chunk, before rendering; the caller's transaction commits it."""
+    text = shared_text(shop, body, discount_code)
+    if "http" not in text.lower():
+        return None  # the common case costs no query
+    name = db.session.execute(
+        select(Campaign.name).where(Campaign.id == campaign_id, Campaign.shop_id == shop.id)
+    ).scalar_one_or_none()
+    if name is None:
+        return None
+    return prepare(shop.id, Source(CAMPAIGN, campaign_id, name), text)
+
+
+def for_flow(
+    shop: Shop, automation_id: int, title: str, body: str, discount_code: str | None
+) -> PreparedSet | None:
+    """A flow's link set for this body version (`title`: the flow's, for utm_campaign)."""
+    text = shared_text(shop, body, discount_code)
+    if "http" not in text.lower():
+        return None
+    return prepare(shop.id, Source(AUTOMATION, automation_id, title), text)
