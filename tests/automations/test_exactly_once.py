@@ -104,3 +104,28 @@ def test_a_message_costs_its_destinations_price(sim, flows, funded, person, read
     message = read.message(run.message_id)
     assert message.segments == 1 and message.credits == 3
     assert texts_to(sim, greek.phone) != []
+
+
+def test_a_run_that_cannot_be_sent_is_skipped_alone(sim, flows, funded, person, read, monkeypatch):
+    from astronote.services.sending import single
+
+    flows("order_confirmation")
+    _due_runs(funded, person, 3)  # asleep is not used: the commit already sent them
+    assert len(sim.accepted) == 3
+    real = single.queue_single
+
+    def broken_for_one(shop, contact, body, kind, discount_code=None, context=None):
+        if context.get("order_number") == "#x1":
+            raise RuntimeError("a bug in rendering")
+        return real(shop, contact, body, kind, discount_code, context)
+
+    monkeypatch.setattr(single, "queue_single", broken_for_one)
+    for i in range(3):
+        contact = person(f"+1212555{4000 + i:04d}")
+        triggers.schedule(
+            funded.id, "order_confirmation", f"o{i}", contact.id, context={"order_number": f"#x{i}"}
+        )
+    _db.session.commit()
+    outcomes = Counter((r.status, r.skip_reason) for r in read.runs())
+    assert outcomes == Counter({("queued", None): 5, ("skipped", "error"): 1})
+    assert len(sim.accepted) == 5

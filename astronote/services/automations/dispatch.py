@@ -18,6 +18,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError
 
 from astronote.extensions import db
 from astronote.models import Automation, AutomationRun, Contact, RunStatus, Shop, now_utc
@@ -43,10 +44,14 @@ def dispatch(now: datetime | None = None, shop_id: int | None = None, limit: int
         message_ids = _decide(claimed, now)
         db.session.commit()
         return message_ids
-    except InsufficientCredits:
-        # The shop ran out mid-batch: go again one run per transaction, so only the runs
-        # that do not fit are skipped.
+    except DBAPIError:
+        raise  # the database's fault (connection, deadlock): the whole batch goes again later
+    except Exception as exc:
+        # The shop ran out of credits mid-batch, or one run cannot be sent: go again one run
+        # per transaction, so only the runs at fault are skipped, never the whole batch.
         db.session.rollback()
+        if not isinstance(exc, InsufficientCredits):
+            log.warning("automation batch failed (%s); going run by run", exc, exc_info=True)
         return [m for run_id in claimed for m in _one(run_id, now)]
 
 
@@ -105,9 +110,15 @@ def _one(run_id: int, now: datetime) -> list[int]:
         message_ids = _decide([run_id], now)
         db.session.commit()
         return message_ids
-    except InsufficientCredits:
+    except DBAPIError:
+        raise
+    except Exception as exc:
         db.session.rollback()
-        _finish(run_id, RunStatus.SKIPPED.value, now, reason="no_credits", only_scheduled=True)
+        reason = "no_credits"
+        if not isinstance(exc, InsufficientCredits):  # a bug or bad data: never retried blind
+            log.exception("automation run %s could not be sent", run_id)
+            reason = "error"
+        _finish(run_id, RunStatus.SKIPPED.value, now, reason=reason, only_scheduled=True)
         db.session.commit()
         return []
 

@@ -90,11 +90,6 @@ def note_due(shop_id: int) -> None:
     db.session.info.setdefault(SESSION_KEY, set()).add(shop_id)
 
 
-def due_shops() -> set[int]:
-    """Shops that got a run due now in this transaction (read once, after the commit)."""
-    return db.session.info.pop(SESSION_KEY, set())
-
-
 def welcome(shop_id: int, contact_id: int) -> bool:
     """A contact became subscribed: welcomed once, whatever the source and however often."""
     return schedule(shop_id, "welcome", f"contact:{contact_id}", contact_id)
