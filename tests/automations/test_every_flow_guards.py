@@ -1,0 +1,114 @@
+"""The guards every flow shares, for the flows whose own tests do not already show them:
+quiet hours defer (never drop), and an opt-out between trigger and send stops it."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import time_machine
+from sqlalchemy import update
+
+from astronote.extensions import db as _db
+from astronote.models import Contact
+from astronote.services.automations import scans
+from astronote.tasks.automations import dispatch_due_runs, sweep_waiting_messages
+from tests.automations.conftest import NOON, texts_to
+from tests.fakes import shopify_webhooks as payloads
+
+PHONE = "+12125550123"
+DAY = timedelta(days=1)
+NIGHT = datetime(2026, 12, 8, 4, 0, tzinfo=UTC)  # 23:00 in New York
+MORNING = datetime(2026, 12, 8, 13, 1, tzinfo=UTC)  # 08:01 in New York
+
+
+def _tick(at):
+    with time_machine.travel(at, tick=False):
+        dispatch_due_runs()
+        sweep_waiting_messages()
+
+
+def _opt_out(contact_id):
+    _db.session.execute(
+        update(Contact).where(Contact.id == contact_id).values(consent_state="unsubscribed")
+    )
+    _db.session.commit()
+
+
+def test_shipping_update_waits_out_quiet_hours_when_the_shop_wants_it(
+    sim, flows, shopify, person, quiet, db
+):
+    quiet.transactional_ignores_quiet_hours = False
+    db.session.commit()
+    flows("shipping_update")
+    person(PHONE, customer_id=77)
+    with time_machine.travel(NIGHT, tick=False):
+        shopify.deliver("orders/create", payloads.order(9001, PHONE, 77))
+        shopify.deliver("fulfillments/create", payloads.fulfillment(7001, 9001))
+    assert texts_to(sim, PHONE) == []
+    _tick(MORNING)
+    assert len(texts_to(sim, PHONE)) == 1
+
+
+def test_cross_sell_deferred_by_quiet_hours_then_stopped_by_an_opt_out(
+    sim, flows, shopify, person, quiet, read
+):
+    flows("cross_sell")
+    contact = person(PHONE, customer_id=77)
+    with time_machine.travel(NIGHT - 14 * DAY, tick=False):
+        shopify.deliver(
+            "orders/create", payloads.order(9001, PHONE, 77, created_at=NIGHT - 14 * DAY)
+        )
+    _tick(NIGHT)
+    message = read.message(read.runs()[0].message_id)
+    assert message.status == "queued" and message.not_before == MORNING.replace(minute=0)
+    _opt_out(contact.id)
+    _tick(MORNING)
+    assert texts_to(sim, PHONE) == []
+    assert read.message(message.id).skip_reason == "unsubscribed"
+
+
+def test_win_back_scanned_at_night_goes_in_the_morning(sim, flows, funded, person, quiet):
+    flows("win_back")
+    person(PHONE, last_order_at=NIGHT - 91 * DAY)
+    with time_machine.travel(NIGHT, tick=False):
+        assert scans.run_daily(funded.id) == {"win_back": 1}
+        _db.session.commit()
+    assert texts_to(sim, PHONE) == []
+    _tick(MORNING)
+    assert len(texts_to(sim, PHONE)) == 1
+
+
+def test_win_back_stopped_by_an_opt_out_after_the_scan(sim, flows, funded, person, read, asleep):
+    flows("win_back")
+    contact = person(PHONE, last_order_at=NOON - 91 * DAY)
+    with time_machine.travel(NOON, tick=False):
+        scans.run_daily(funded.id)
+        _db.session.commit()
+    _opt_out(contact.id)
+    _tick(NOON + timedelta(minutes=1))
+    assert texts_to(sim, PHONE) == []
+    assert read.runs()[0].skip_reason == "opted_out"
+
+
+def test_birthday_stopped_by_an_opt_out_before_its_hour(sim, flows, funded, person, read):
+    flows("birthday", send_hour=10)
+    contact = person(PHONE, birth_date=date(1990, 12, 8))
+    with time_machine.travel(NOON.replace(hour=12), tick=False):  # 07:00 New York
+        scans.run_daily(funded.id)
+        _db.session.commit()
+    _opt_out(contact.id)
+    _tick(NOON.replace(hour=15))  # 10:00 New York
+    assert texts_to(sim, PHONE) == []
+    assert read.runs()[0].skip_reason == "opted_out"
+
+
+def test_birthday_at_an_hour_inside_quiet_hours_waits_for_the_morning(
+    sim, flows, funded, person, quiet, read
+):
+    flows("birthday", send_hour=6)  # 06:00 New York: before the 08:00 opening
+    person(PHONE, birth_date=date(1990, 12, 8))
+    with time_machine.travel(NOON.replace(hour=5), tick=False):  # 00:00 New York
+        scans.run_daily(funded.id)
+        _db.session.commit()
+    _tick(NOON.replace(hour=11))  # 06:00 New York
+    assert texts_to(sim, PHONE) == []
+    _tick(MORNING)
+    assert len(texts_to(sim, PHONE)) == 1
