@@ -141,12 +141,12 @@ class Bench:
         name = f"web-{label}"
         web.start_gunicorn(self.children, name, "bench.automations_bare:app", port, env, args)
         items = self.fresh()
-        cpu0 = campaign.cpu_snapshot(self.groups([name]), stack.postmaster())
+        cpu0 = support.cpu_snapshot(self.groups([name]), stack.postmaster())
         sent = web.post_all(port, items, args.concurrency)
-        cpu = campaign.cpu_snapshot(self.groups([name]), stack.postmaster())
+        cpu = support.cpu_snapshot(self.groups([name]), stack.postmaster())
         self.children.stop(name)
         stored = self.sql("SELECT count(*), count(DISTINCT webhook_id) FROM webhook_events")[0]
-        result = {**_summary(sent), "stored": stored, "cpu": _delta(cpu0, cpu)}
+        result = {**_summary(sent), "stored": stored, "cpu": support.cpu_delta(cpu0, cpu)}
         if send:
             records = campaign.fetch_sim_log(self.sim_base, self.workdir / "sim.json", 120)
             result["sim"] = check_sim(records, items, self.customers)
@@ -169,18 +169,18 @@ class Bench:
         campaign.reset_statement_stats(stack.pg.conninfo)
         activity = support.ActivitySampler(stack.pg.conninfo)
         activity.start()
-        cpu0 = campaign.cpu_snapshot(groups, stack.postmaster())
+        cpu0 = support.cpu_snapshot(groups, stack.postmaster())
         sent = web.post_all(port, items, args.concurrency)
         print(f"  {args.webhooks:,} answered in {sent['wall_s']:.1f} s", flush=True)
         try:
             self.wait_sent(args.webhooks, sent["started_at"], names)
         finally:
-            cpu = campaign.cpu_snapshot(groups, stack.postmaster())
+            cpu = support.cpu_snapshot(groups, stack.postmaster())
             waits = activity.stop()
-            statements = campaign.statement_stats(stack.pg.conninfo, top=10)
-            print(statements, f"\n  waits: {waits['waits']}", flush=True)
+            statements = support.top_statements(stack.pg.conninfo)
+            print(f"  statements: {statements[:3]}\n  waits: {waits['waits']}", flush=True)
         records = campaign.fetch_sim_log(self.sim_base, self.workdir / "sim.json", 120)
-        result = {**_summary(sent), "cpu": _delta(cpu0, cpu)}
+        result = {**_summary(sent), "cpu": support.cpu_delta(cpu0, cpu)}
         result["activity"], result["statements"] = waits, statements
         result["body_bytes"] = sum(len(body) for body, _, _ in items) / len(items)
         result["tasks"] = task_times(self.children, names)
@@ -231,7 +231,7 @@ class Bench:
                         f"  ... {time.time() - started_at:.0f} s, {done:,} sent, runs {runs}",
                         flush=True,
                     )
-                time.sleep(0.2)
+                time.sleep(0.5)
 
     def replay(self, port: int, items: list) -> dict:
         """Redeliveries (same webhook ids) and duplicates (new ids, same orders)."""
@@ -321,10 +321,6 @@ def _summary(sent: dict) -> dict:
         "p99_ms": 1000 * common.percentile(lat, 99),
         "started_at": sent["started_at"],
     }
-
-
-def _delta(before: dict, after: dict) -> dict:
-    return {k: after[k] - before.get(k, 0.0) for k in after}
 
 
 def check_sim(records: list[dict], items: list, customers: list[dict]) -> dict:

@@ -61,6 +61,9 @@ WHERE shop_id = %(shop)s AND consent_state = 'subscribed'
            AND extract(day FROM birth_date) = 29))
 """
 
+STATEMENTS = {"win_back": WIN_BACK_SQL, "birthday": BIRTHDAY_SQL}
+ON_CONFLICT = " ON CONFLICT (shop_id, flow, trigger_key, step) DO NOTHING"
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -165,15 +168,18 @@ class Bench:
         )
 
     # -- the two sides --------------------------------------------------------------------
-    def baseline(self, flows=FLOWS) -> dict:
-        """Bare INSERT … SELECT per flow in one transaction; seconds and rows per flow."""
+    def baseline(self, suffix: str = "") -> dict:
+        """Bare INSERT … SELECT per flow in one transaction; seconds and rows per flow.
+
+        `suffix` ON_CONFLICT gives the bare idempotent form, for the breakdown.
+        """
         out = {}
         p = self.params()
         with psycopg.connect(self.stack.pg.conninfo) as conn:
             started = time.perf_counter()
-            for flow in flows:
+            for flow in FLOWS:
                 t0 = time.perf_counter()
-                rows = conn.execute(WIN_BACK_SQL if flow == "win_back" else BIRTHDAY_SQL, p)
+                rows = conn.execute(STATEMENTS[flow] + suffix, p)
                 out[flow] = {"rows": rows.rowcount, "s": time.perf_counter() - t0}
             conn.commit()
             out["total_s"] = time.perf_counter() - started
@@ -203,13 +209,16 @@ class Bench:
     # -- one round ---------------------------------------------------------------------------
     def round(self, number: int) -> dict:
         out: dict = {}
-        order = ("baseline", "product") if number % 2 == 0 else ("product", "baseline")
-        for side in order:
+        sides = ("baseline", "idempotent", "product")
+        for side in sides[number % 3 :] + sides[: number % 3]:  # each goes first in turn
             self.empty_runs()
             if side == "baseline":
                 out["baseline"] = self.baseline()
                 if number == 0:
                     self.snapshot("bench_baseline_runs")
+            elif side == "idempotent":
+                out["idempotent"] = self.baseline(ON_CONFLICT)
+                out["idempotent_repeat"] = self.baseline(ON_CONFLICT)
             else:
                 self.switch(*FLOWS)
                 out["product"] = self.product()
@@ -240,15 +249,17 @@ class Bench:
                 "per_flow": per_flow}  # fmt: skip
 
     def plans(self) -> dict:
-        """The plan of each flow's SELECT (run inside a rolled-back transaction)."""
+        """Where each bare insert's time goes: EXPLAIN ANALYZE, rolled back, from empty."""
         out = {}
         p = self.params()
+        self.empty_runs()
         with psycopg.connect(self.stack.pg.conninfo) as conn:
-            for flow, sql in (("win_back", WIN_BACK_SQL), ("birthday", BIRTHDAY_SQL)):
-                select = sql.split("SELECT", 1)[1]
-                rows = conn.execute("EXPLAIN (ANALYZE, BUFFERS) SELECT" + select, p).fetchall()
-                out[flow] = [r[0] for r in rows]
-            conn.rollback()
+            for flow in FLOWS:
+                for label, suffix in (("plain", ""), ("on_conflict", ON_CONFLICT)):
+                    sql = "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + STATEMENTS[flow] + suffix
+                    plan = conn.execute(sql, p).fetchone()[0][0]
+                    out[f"{flow}_{label}"] = plan_split(plan)
+                    conn.rollback()
         return out
 
     def run(self) -> dict:
@@ -270,6 +281,24 @@ class Bench:
         self.results["plans"] = self.plans()
         self.results["load_after"] = support.load_average()
         return self.results
+
+
+def plan_split(plan: dict) -> dict:
+    """Milliseconds reading the contacts, writing rows and index entries, checking keys."""
+    insert = plan["Plan"]
+    child = insert["Plans"][0]
+    while child.get("Plans") and child["Node Type"] in ("Gather", "Result", "Subquery Scan"):
+        child = child["Plans"][0]
+    triggers = sum(t["Time"] for t in plan.get("Triggers", []))
+    read = child["Actual Total Time"]
+    return {
+        "read_node": child["Node Type"],
+        "read_ms": read,
+        "write_ms": insert["Actual Total Time"] - read,
+        "foreign_key_ms": triggers,
+        "total_ms": plan["Execution Time"],
+        "rows": insert.get("Actual Rows", 0) or child["Actual Rows"],
+    }
 
 
 def median(rounds: list[dict], *path: str) -> float:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psycopg
 
+from bench import campaign_support
 from bench.campaign_support import FIRST_NAMES, LAST_NAMES, ROOT, Children, phone_for
 from bench.contacts_data import _pick  # weighted choice
 
@@ -394,3 +395,36 @@ class ActivitySampler(threading.Thread):
             "waits": self.waits.most_common(8),
             "statements": [(w, q, n) for (w, q), n in self.statements.most_common(8)],
         }
+
+
+def cpu_snapshot(groups: dict[str, list[int]], postmaster: int | None) -> dict[str, float]:
+    """campaign_support.cpu_snapshot, plus the CPU the whole machine has been busy for."""
+    from bench.common import CpuMeter
+
+    snap = campaign_support.cpu_snapshot(groups, postmaster)
+    snap[MACHINE] = CpuMeter._busy()
+    return snap
+
+
+MACHINE = "machine busy"
+OTHERS = "other processes (not this bench)"
+
+
+def cpu_delta(before: dict, after: dict) -> dict:
+    """CPU seconds per component over an interval; what the machine did besides, as OTHERS."""
+    delta = {k: after[k] - before.get(k, 0.0) for k in after}
+    busy = delta.pop(MACHINE, 0.0)
+    delta[OTHERS] = max(busy - sum(delta.values()), 0.0)
+    return delta
+
+
+def top_statements(conninfo: str, top: int = 10) -> list[tuple]:
+    """(total s, calls, rows, mean ms, query) from pg_stat_statements, biggest first."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT total_exec_time / 1000, calls, rows, mean_exec_time, "
+            "left(regexp_replace(query, '\\s+', ' ', 'g'), 110) FROM pg_stat_statements "
+            "ORDER BY total_exec_time DESC",
+        ).fetchall()
+    total = sum(r[0] for r in rows) or 1.0
+    return [(round(r[0], 2), r[1], r[2], round(r[3], 2), r[4], r[0] / total) for r in rows[:top]]
