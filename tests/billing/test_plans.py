@@ -180,3 +180,14 @@ def test_uninstall_leaves_cancelling_to_shopify_and_reinstall_keeps_the_balance(
     assert _available(merchant.shop) == 2500
     assert _plan(db).status == "cancelled"
     assert "Subscribe" in merchant.get("/billing/").get_data(as_text=True)
+
+
+def test_a_plan_waiting_for_approval_can_be_started_again_and_goes_stale(merchant, sim, db):
+    _subscribe(merchant, sim)
+    page = merchant.get("/billing/").get_data(as_text=True)
+    assert 'id="plan-pending"' in page and 'id="subscribe"' in page
+    plan = _plan(db)
+    plan.created_at = now_utc() - timedelta(days=3)  # Shopify has expired it by now
+    db.session.commit()
+    page = merchant.get("/billing/").get_data(as_text=True)
+    assert 'id="plan-pending"' not in page and 'id="subscribe"' in page

@@ -109,7 +109,7 @@ def ledger_csv(shop_id: int, kind: str | None) -> Iterator[str]:
     after = None
     while True:
         query = _ledger_query(shop_id, kind, after).with_only_columns(*CSV_COLUMNS)
-        rows = db.session.execute(query.limit(CSV_CHUNK)).all()
+        rows = db.session.connection().execute(query.limit(CSV_CHUNK)).all()  # Core: no ORM
         # Text is neutralised against spreadsheet formulas; the numbers are ints.
         writer.writerows(
             (r[0], r[1].isoformat(), r[2], r[3], r[4], r[5], r[6], r[7] or "", csv_safe(r[8]))

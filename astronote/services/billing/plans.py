@@ -25,6 +25,7 @@ log = logging.getLogger("astronote.billing")
 SUBSCRIPTION_GID = "gid://shopify/AppSubscription/"
 _CHARGE_ID = re.compile(r"[0-9]{1,20}")
 RECHECK = timedelta(minutes=10)
+APPROVAL_WINDOW = timedelta(days=2)
 NOT_ACTIVE = {"DECLINED", "CANCELLED", "EXPIRED", "FROZEN"}
 
 
@@ -33,12 +34,16 @@ class AlreadySubscribed(AstronoteError):
 
 
 def current(shop_id: int) -> BillingSubscription | None:
-    """The shop's newest plan that is active or still waiting for approval."""
+    """The shop's newest plan that is active, frozen, or still waiting for approval
+    (Shopify expires an unapproved one after two days; so do we, here)."""
+    waiting = (BillingSubscription.status == "pending") & (
+        BillingSubscription.created_at > now_utc() - APPROVAL_WINDOW
+    )
     query = (
         select(BillingSubscription)
         .where(
             BillingSubscription.shop_id == shop_id,
-            BillingSubscription.status.in_(("active", "pending", "frozen")),
+            BillingSubscription.status.in_(("active", "frozen")) | waiting,
         )
         .order_by(BillingSubscription.id.desc())
         .limit(1)
