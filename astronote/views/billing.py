@@ -10,6 +10,7 @@ reload or a forged `charge_id` changes nothing.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from flask import Blueprint, current_app, g, redirect, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -94,46 +95,45 @@ def _to_shopify(url: str):
     return redirect(url, 303)
 
 
-@bp.post("/packs/<code>")
-def buy_pack(code: str):
+def _charge(create: Callable[[], str], what: str):
+    """Create a charge at Shopify (committed with its row), then send the merchant there."""
     try:
         with unit_of_work():
-            url = packs.buy(g.shop, code)
+            url = create()
     except (AdminApiError, ShopNotConnected) as exc:
-        log.warning("pack purchase for %s failed: %s", g.shop.shop_domain, exc)
+        log.warning("%s for %s failed: %s", what, g.shop.shop_domain, exc)
         return _page(502, notice=("critical", SHOPIFY_DOWN))
     return _to_shopify(url)
+
+
+def _came_back(verify: Callable, result: str):
+    """Shopify sent the merchant back: read the charge from Shopify, show what became of it."""
+    try:
+        with unit_of_work():
+            charge = verify(g.shop, request.args.get("charge_id"))
+    except (AdminApiError, ShopNotConnected):
+        return _page(502, notice=("critical", "Shopify did not answer; we will check again."))
+    return _page(**{result: charge})
+
+
+@bp.post("/packs/<code>")
+def buy_pack(code: str):
+    return _charge(lambda: packs.buy(g.shop, code), "pack purchase")
 
 
 @bp.get("/return")
 def purchase_return():
-    try:
-        with unit_of_work():
-            purchase = packs.verify_return(g.shop, request.args.get("charge_id"))
-    except (AdminApiError, ShopNotConnected):
-        return _page(502, notice=("critical", "Shopify did not answer; we will check again."))
-    return _page(returned=purchase)
+    return _came_back(packs.verify_return, "returned")
 
 
 @bp.post("/plan")
 def subscribe():
-    try:
-        with unit_of_work():
-            url = plans.subscribe(g.shop)
-    except (AdminApiError, ShopNotConnected) as exc:
-        log.warning("plan subscription for %s failed: %s", g.shop.shop_domain, exc)
-        return _page(502, notice=("critical", SHOPIFY_DOWN))
-    return _to_shopify(url)
+    return _charge(lambda: plans.subscribe(g.shop), "plan subscription")
 
 
 @bp.get("/plan/return")
 def plan_return():
-    try:
-        with unit_of_work():
-            plan = plans.verify_return(g.shop, request.args.get("charge_id"))
-    except (AdminApiError, ShopNotConnected):
-        return _page(502, notice=("critical", "Shopify did not answer; we will check again."))
-    return _page(returned_plan=plan)
+    return _came_back(plans.verify_return, "returned_plan")
 
 
 @bp.post("/topup")

@@ -40,6 +40,22 @@ def _together(workers) -> list:
     return results
 
 
+def _campaigns(db, shop_id: int, prefix: str) -> list[int]:
+    """CAMPAIGNS drafts to everyone subscribed, committed; their ids."""
+    rows = [
+        Campaign(
+            shop_id=shop_id,
+            name=f"{prefix}{n}",
+            body="Hi {{first_name}}!",
+            audience=Audience().to_json(),
+        )  # fmt: skip
+        for n in range(CAMPAIGNS)
+    ]
+    db.session.add_all(rows)
+    db.session.commit()
+    return [c.id for c in rows]
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_ledger_sums_to_the_balance_under_parallel_campaigns_and_purchases(
     app, merchant, sim, client, post_delivery, db
@@ -50,14 +66,7 @@ def test_ledger_sums_to_the_balance_under_parallel_campaigns_and_purchases(
         db.session.add(Contact(shop_id=shop_id, phone=phone, first_name="Al",
                                consent_state="subscribed"))  # fmt: skip
     credits.grant(shop_id, 150, "seed", "seed")
-    ids = []
-    for n in range(CAMPAIGNS):
-        campaign = Campaign(shop_id=shop_id, name=f"c{n}", body="Hi {{first_name}}!",
-                            audience=Audience().to_json())  # fmt: skip
-        db.session.add(campaign)
-        db.session.flush()
-        ids.append(campaign.id)
-    db.session.commit()
+    ids = _campaigns(db, shop_id, "c")
 
     def campaign_worker(campaign_id):
         def work():
@@ -106,14 +115,7 @@ def test_ledger_sums_to_the_balance_under_parallel_campaigns_and_purchases(
 
     # Each approved pack: its return page and its webhook (twice), all at once, while
     # the next round of campaigns starts.
-    more = []
-    for n in range(CAMPAIGNS):
-        campaign = Campaign(shop_id=shop_id, name=f"d{n}", body="Hi {{first_name}}!",
-                            audience=Audience().to_json())  # fmt: skip
-        db.session.add(campaign)
-        db.session.flush()
-        more.append(campaign.id)
-    db.session.commit()
+    more = _campaigns(db, shop_id, "d")
     results = _together(
         [returning(u) for u in returns]
         + [delivering(d) for d in deliveries] * 2
