@@ -17,10 +17,10 @@ pytestmark = pytest.mark.browser
 FLOW = "review_request"  # off in the demo shop (the demo switches others on)
 
 
-def _stored(live_app) -> tuple[int, str] | None:
+def _stored(live_app) -> tuple[int, str, str | None] | None:
     with sqlite3.connect(live_app.workdir / "live.db") as connection:
         return connection.execute(
-            "SELECT enabled, body FROM automations WHERE flow = ?", (FLOW,)
+            "SELECT enabled, body, discount_code FROM automations WHERE flow = ?", (FLOW,)
         ).fetchone()
 
 
@@ -40,7 +40,7 @@ def test_switch_a_flow_on_and_edit_its_message(page, live_app):
     expect(switch).to_have_attribute("aria-checked", "true")
     expect(page.locator("#toast")).to_have_text("Review request switched on")
     assert page.evaluate("window.__samePage") is True
-    assert _stored(live_app)[0] == 1
+    assert _stored(live_app)[:1] == (1,)
 
     page.get_by_role("link", name="Edit Review request").click()
     expect(page.get_by_role("heading", name="Review request")).to_be_visible()
@@ -68,7 +68,16 @@ def test_switch_a_flow_on_and_edit_its_message(page, live_app):
     expect(page.locator("#toast")).to_have_text("Review request saved")
     expect(page.locator("#f-body")).to_have_value(typed)
     expect(page.locator("#f-delay")).to_have_value("3")
-    assert _stored(live_app) == (1, typed)
+    assert _stored(live_app) == (1, typed, None)
+
+    # Enter in a field saves (it must not press "Use default copy", the first button shown).
+    page.locator("#toast").evaluate("toast => { toast.hidden = true; }")
+    page.get_by_label("Discount code").fill("REVIEW5")
+    page.get_by_label("Discount code").press("Enter")
+    expect(page.locator("#toast")).to_be_visible()
+    expect(page.locator("#toast")).to_have_text("Review request saved")
+    expect(page.get_by_label("Discount code")).to_have_value("REVIEW5")
+    assert _stored(live_app) == (1, typed, "REVIEW5")
 
     page.reload()
     expect(page.locator("#f-body")).to_have_value(typed)
