@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from astronote.devtools.mitto_sim import MittoSimulator, SimConfig
+from astronote.services.billing.pricing import DEFAULT_PRICES, country_of, per_segment
 from astronote.services.messaging.rendering import DEFAULT_OPT_OUT, render
 from astronote.services.messaging.segments import count_segments
 from tests.e2e.live_app import LiveApp
@@ -103,12 +104,15 @@ def test_compose_with_emoji_see_cost_send_and_watch_it_complete(page, live_app, 
     expect(counter.locator('[data-count="per-segment"]')).to_have_text(str(info.per_segment))
     expect(counter).to_contain_text("+ opt-out text")
 
-    # The exact cost: every recipient's segments after personalisation, opt-out included.
+    # The exact cost: every recipient's segments after personalisation, opt-out included,
+    # times the destination's credits per segment.
+    # (The live app runs on the default price table.)
     cost = sum(
-        count_segments(
+        per_segment(country_of(phone), DEFAULT_PRICES)
+        * count_segments(
             render(typed, {"first_name": first, "last_name": last}, DEFAULT_OPT_OUT)
         ).segments
-        for _, first, last in people
+        for phone, first, last in people
     )
     expect(page.locator("#preview-cost")).to_have_attribute("data-credits", str(cost))
     expect(page.locator("#credit-check")).to_have_text("Enough credits")
