@@ -115,3 +115,51 @@ def read(db):
 
 def texts_to(sim, phone) -> list[str]:  # noqa: F811
     return [m["text"] for m in sim.accepted if m["destination"] == phone]
+
+
+def tick(at) -> None:
+    """A minute of the worker at `at`: the dispatcher, then the one-off sweeper."""
+    import time_machine
+
+    from astronote.tasks.automations import dispatch_due_runs, sweep_waiting_messages
+
+    with time_machine.travel(at, tick=False):
+        dispatch_due_runs()
+        sweep_waiting_messages()
+
+
+def opt_out(db, contact_id: int) -> None:
+    """The contact unsubscribes (as a STOP would), between a trigger and its send."""
+    db.session.execute(
+        update(Contact).where(Contact.id == contact_id).values(consent_state="unsubscribed")
+    )
+    db.session.commit()
+
+
+def race(app, workers: int, body) -> list:
+    """Run `body()` in `workers` threads at once, each with its own app context and
+    session (as separate worker processes would); returns their results, raises theirs."""
+    import threading
+
+    from astronote.extensions import db
+
+    barrier, results, errors = threading.Barrier(workers), [], []
+
+    def run():
+        with app.app_context():
+            try:
+                barrier.wait()
+                results.append(body())
+            except Exception as exc:  # pragma: no cover - re-raised below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results

@@ -5,11 +5,8 @@ US rule (one message within 48 h); quiet hours defer it; an opt-out stops it."""
 from datetime import timedelta
 
 import time_machine
-from sqlalchemy import update
 
-from astronote.models import Contact
-from astronote.tasks.automations import dispatch_due_runs, sweep_waiting_messages
-from tests.automations.conftest import NOON, texts_to
+from tests.automations.conftest import NOON, opt_out, texts_to, tick
 from tests.fakes import shopify_webhooks as payloads
 
 PHONE = "+12125550123"
@@ -23,19 +20,13 @@ def _abandon(shopify, token="tok-1", at=NOON, **fields):
         )
 
 
-def _tick(at):
-    with time_machine.travel(at, tick=False):
-        dispatch_due_runs()
-        sweep_waiting_messages()
-
-
 def test_one_reminder_after_the_delay_with_the_recovery_link(sim, flows, shopify, person, read):
     flows("abandoned_checkout")
     person(PHONE, customer_id=77)
     _abandon(shopify)
-    _tick(NOON + timedelta(minutes=59))
+    tick(NOON + timedelta(minutes=59))
     assert texts_to(sim, PHONE) == []  # not before the hour
-    _tick(NOON + HOUR)
+    tick(NOON + HOUR)
     [text] = texts_to(sim, PHONE)
     assert "/checkouts/ac/tok-1/recover?key=example-secret-token" in text
     assert text.startswith("Ann, you left something in your cart at Alpha")
@@ -44,7 +35,7 @@ def test_one_reminder_after_the_delay_with_the_recovery_link(sim, flows, shopify
     # A redelivery, the same event under a new id, and later minutes send nothing more.
     shopify.redeliver_last()
     shopify.resend_as_new()
-    _tick(NOON + 3 * HOUR)
+    tick(NOON + 3 * HOUR)
     assert len(texts_to(sim, PHONE)) == 1 and len(read.runs()) == 1
 
 
@@ -55,9 +46,9 @@ def test_a_checkout_updated_later_moves_the_reminder(sim, flows, shopify, person
     later = NOON + timedelta(minutes=40)
     with time_machine.travel(later, tick=False):
         shopify.deliver("checkouts/update", payloads.checkout("tok-1", PHONE, 77, updated_at=later))
-    _tick(NOON + HOUR)
+    tick(NOON + HOUR)
     assert texts_to(sim, PHONE) == []
-    _tick(later + HOUR)
+    tick(later + HOUR)
     assert len(texts_to(sim, PHONE)) == 1
 
 
@@ -68,7 +59,7 @@ def test_cancelled_when_the_checkout_completes(sim, flows, shopify, person, read
     with time_machine.travel(NOON + timedelta(minutes=20), tick=False):
         order = payloads.order(9001, PHONE, 77, checkout_token="tok-1")
         shopify.deliver("orders/create", order)
-    _tick(NOON + 2 * HOUR)
+    tick(NOON + 2 * HOUR)
     assert texts_to(sim, PHONE) == []
     [run] = read.runs("abandoned_checkout")
     assert (run.status, run.skip_reason) == ("cancelled", "checkout_completed")
@@ -87,7 +78,7 @@ def test_cancelled_when_the_customer_ordered_through_another_checkout(
         )
     with time_machine.travel(NOON + timedelta(minutes=20), tick=False):
         shopify.deliver("orders/create", payloads.order(9001, PHONE, 77, checkout_token="other"))
-    _tick(NOON + 2 * HOUR)
+    tick(NOON + 2 * HOUR)
     assert texts_to(sim, PHONE) == []
     assert len(texts_to(sim, "+12125550999")) == 1  # another customer's order cancels nothing
     runs = {r.trigger_key: r for r in read.runs("abandoned_checkout")}
@@ -107,7 +98,7 @@ def test_us_numbers_get_their_one_reminder_within_48_hours_or_never(
     flows("abandoned_checkout")
     person(PHONE, customer_id=77)
     _abandon(shopify)
-    _tick(NOON + timedelta(hours=49))  # the worker was down for two days
+    tick(NOON + timedelta(hours=49))  # the worker was down for two days
     assert texts_to(sim, PHONE) == []
     [run] = read.runs("abandoned_checkout")
     assert (run.status, run.skip_reason) == ("skipped", "expired")
@@ -118,13 +109,13 @@ def test_quiet_hours_defer_the_reminder_to_the_morning(sim, flows, shopify, pers
     person(PHONE, customer_id=77)
     evening = NOON.replace(hour=1, minute=30)  # 20:30 in New York: due 21:30, in quiet hours
     _abandon(shopify, at=evening)
-    _tick(evening + HOUR)
+    tick(evening + HOUR)
     assert texts_to(sim, PHONE) == []
     message = read.message(read.runs()[0].message_id)
     assert message.status == "queued" and message.not_before == NOON.replace(hour=13)
-    _tick(NOON.replace(hour=13, minute=1))  # 08:01 in New York: the sweeper sends it
+    tick(NOON.replace(hour=13, minute=1))  # 08:01 in New York: the sweeper sends it
     assert len(texts_to(sim, PHONE)) == 1
-    _tick(NOON.replace(hour=13, minute=5))
+    tick(NOON.replace(hour=13, minute=5))
     assert len(texts_to(sim, PHONE)) == 1
 
 
@@ -132,10 +123,19 @@ def test_an_opt_out_between_trigger_and_send_stops_it(sim, flows, shopify, perso
     flows("abandoned_checkout")
     contact = person(PHONE, customer_id=77)
     _abandon(shopify)
-    db.session.execute(
-        update(Contact).where(Contact.id == contact.id).values(consent_state="unsubscribed")
-    )
-    db.session.commit()
-    _tick(NOON + 2 * HOUR)
+    opt_out(db, contact.id)
+    tick(NOON + 2 * HOUR)
     assert texts_to(sim, PHONE) == []
     assert read.runs()[0].skip_reason == "opted_out"
+
+
+def test_an_order_delivered_before_its_checkout_still_cancels_it(sim, flows, shopify, person, read):
+    flows("abandoned_checkout")
+    person(PHONE, customer_id=None)  # a guest: matched by phone only
+    with time_machine.travel(NOON, tick=False):
+        order = payloads.order(9001, PHONE, None, checkout_token="tok-1", created_at=NOON)
+        shopify.deliver("orders/create", order)
+    _abandon(shopify, at=NOON + timedelta(minutes=1))  # Shopify's deliveries out of order
+    tick(NOON + 2 * HOUR)
+    assert texts_to(sim, PHONE) == []
+    assert read.runs()[0].skip_reason == "checkout_completed"

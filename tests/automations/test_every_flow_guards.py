@@ -4,32 +4,16 @@ quiet hours defer (never drop), and an opt-out between trigger and send stops it
 from datetime import UTC, date, datetime, timedelta
 
 import time_machine
-from sqlalchemy import update
 
 from astronote.extensions import db as _db
-from astronote.models import Contact
 from astronote.services.automations import scans
-from astronote.tasks.automations import dispatch_due_runs, sweep_waiting_messages
-from tests.automations.conftest import NOON, texts_to
+from tests.automations.conftest import NOON, opt_out, texts_to, tick
 from tests.fakes import shopify_webhooks as payloads
 
 PHONE = "+12125550123"
 DAY = timedelta(days=1)
 NIGHT = datetime(2026, 12, 8, 4, 0, tzinfo=UTC)  # 23:00 in New York
 MORNING = datetime(2026, 12, 8, 13, 1, tzinfo=UTC)  # 08:01 in New York
-
-
-def _tick(at):
-    with time_machine.travel(at, tick=False):
-        dispatch_due_runs()
-        sweep_waiting_messages()
-
-
-def _opt_out(contact_id):
-    _db.session.execute(
-        update(Contact).where(Contact.id == contact_id).values(consent_state="unsubscribed")
-    )
-    _db.session.commit()
 
 
 def test_shipping_update_waits_out_quiet_hours_when_the_shop_wants_it(
@@ -43,7 +27,7 @@ def test_shipping_update_waits_out_quiet_hours_when_the_shop_wants_it(
         shopify.deliver("orders/create", payloads.order(9001, PHONE, 77))
         shopify.deliver("fulfillments/create", payloads.fulfillment(7001, 9001))
     assert texts_to(sim, PHONE) == []
-    _tick(MORNING)
+    tick(MORNING)
     assert len(texts_to(sim, PHONE)) == 1
 
 
@@ -56,11 +40,11 @@ def test_cross_sell_deferred_by_quiet_hours_then_stopped_by_an_opt_out(
         shopify.deliver(
             "orders/create", payloads.order(9001, PHONE, 77, created_at=NIGHT - 14 * DAY)
         )
-    _tick(NIGHT)
+    tick(NIGHT)
     message = read.message(read.runs()[0].message_id)
     assert message.status == "queued" and message.not_before == MORNING.replace(minute=0)
-    _opt_out(contact.id)
-    _tick(MORNING)
+    opt_out(_db, contact.id)
+    tick(MORNING)
     assert texts_to(sim, PHONE) == []
     assert read.message(message.id).skip_reason == "unsubscribed"
 
@@ -72,7 +56,7 @@ def test_win_back_scanned_at_night_goes_in_the_morning(sim, flows, funded, perso
         assert scans.run_daily(funded.id) == {"win_back": 1}
         _db.session.commit()
     assert texts_to(sim, PHONE) == []
-    _tick(MORNING)
+    tick(MORNING)
     assert len(texts_to(sim, PHONE)) == 1
 
 
@@ -82,8 +66,8 @@ def test_win_back_stopped_by_an_opt_out_after_the_scan(sim, flows, funded, perso
     with time_machine.travel(NOON, tick=False):
         scans.run_daily(funded.id)
         _db.session.commit()
-    _opt_out(contact.id)
-    _tick(NOON + timedelta(minutes=1))
+    opt_out(_db, contact.id)
+    tick(NOON + timedelta(minutes=1))
     assert texts_to(sim, PHONE) == []
     assert read.runs()[0].skip_reason == "opted_out"
 
@@ -94,8 +78,8 @@ def test_birthday_stopped_by_an_opt_out_before_its_hour(sim, flows, funded, pers
     with time_machine.travel(NOON.replace(hour=12), tick=False):  # 07:00 New York
         scans.run_daily(funded.id)
         _db.session.commit()
-    _opt_out(contact.id)
-    _tick(NOON.replace(hour=15))  # 10:00 New York
+    opt_out(_db, contact.id)
+    tick(NOON.replace(hour=15))  # 10:00 New York
     assert texts_to(sim, PHONE) == []
     assert read.runs()[0].skip_reason == "opted_out"
 
@@ -108,7 +92,7 @@ def test_birthday_at_an_hour_inside_quiet_hours_waits_for_the_morning(
     with time_machine.travel(NOON.replace(hour=5), tick=False):  # 00:00 New York
         scans.run_daily(funded.id)
         _db.session.commit()
-    _tick(NOON.replace(hour=11))  # 06:00 New York
+    tick(NOON.replace(hour=11))  # 06:00 New York
     assert texts_to(sim, PHONE) == []
-    _tick(MORNING)
+    tick(MORNING)
     assert len(texts_to(sim, PHONE)) == 1

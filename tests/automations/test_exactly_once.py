@@ -1,7 +1,6 @@
 """Exactly once: two racing dispatchers, a replayed sweeper, a lost send task, and a shop
 that runs out of credits in the middle of a batch."""
 
-import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -11,7 +10,7 @@ from astronote.extensions import db as _db
 from astronote.services import credits
 from astronote.services.automations import triggers
 from astronote.tasks import automations as automation_tasks
-from tests.automations.conftest import NOON, texts_to
+from tests.automations.conftest import NOON, race, texts_to
 from tests.fakes import shopify_webhooks as payloads
 
 PHONE = "+12125550123"
@@ -30,25 +29,12 @@ def _due_runs(funded, person, n, flow="order_confirmation"):
 def test_two_racing_dispatchers_send_each_run_once(app, sim, flows, funded, person, read, asleep):
     flows("order_confirmation")
     contacts = _due_runs(funded, person, 60)
-    barrier, errors = threading.Barrier(2), []
 
     def worker():
-        with app.app_context():
-            try:
-                barrier.wait()
-                for _ in range(3):
-                    automation_tasks.dispatch_due_runs.call_local()
-            except Exception as exc:  # pragma: no cover - reported below
-                errors.append(exc)
-            finally:
-                _db.session.remove()
+        for _ in range(3):
+            automation_tasks.dispatch_due_runs.call_local()
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    race(app, 2, worker)
     runs = read.runs()
     assert {r.status for r in runs} == {"queued"}
     assert len({r.message_id for r in runs}) == 60

@@ -7,8 +7,7 @@ import time_machine
 from sqlalchemy import update
 
 from astronote.models import Contact
-from astronote.tasks.automations import dispatch_due_runs, sweep_waiting_messages
-from tests.automations.conftest import NOON, texts_to
+from tests.automations.conftest import NOON, opt_out, texts_to, tick
 from tests.fakes import shopify_webhooks as payloads
 
 PHONE = "+12125550123"
@@ -24,12 +23,6 @@ def _ship(shopify, status=None, at=NOON, topic="fulfillments/create"):
     with time_machine.travel(at, tick=False):
         fulfillment = payloads.fulfillment(7001, 9001, status, "1Z999AA10123456784", created_at=at)
         shopify.deliver(topic, fulfillment)
-
-
-def _tick(at):
-    with time_machine.travel(at, tick=False):
-        dispatch_due_runs()
-        sweep_waiting_messages()
 
 
 def test_shipped_then_delivered_each_texted_once(sim, flows, shopify, person, read):
@@ -69,11 +62,8 @@ def test_shipping_update_stops_for_a_contact_who_opted_out_meanwhile(
     contact = person(PHONE, customer_id=77)
     _order(shopify)
     _ship(shopify)
-    db.session.execute(
-        update(Contact).where(Contact.id == contact.id).values(consent_state="unsubscribed")
-    )
-    db.session.commit()
-    _tick(NOON + timedelta(minutes=1))
+    opt_out(db, contact.id)
+    tick(NOON + timedelta(minutes=1))
     assert texts_to(sim, PHONE) == []
     assert read.runs()[0].skip_reason == "opted_out"
 
@@ -83,14 +73,14 @@ def test_review_request_seven_days_after_the_fulfilment(sim, flows, shopify, per
     person(PHONE, customer_id=77)
     _order(shopify)
     _ship(shopify)
-    _tick(NOON + 7 * DAY - timedelta(minutes=1))
+    tick(NOON + 7 * DAY - timedelta(minutes=1))
     assert texts_to(sim, PHONE) == []
-    _tick(NOON + 7 * DAY)
+    tick(NOON + 7 * DAY)
     [text] = texts_to(sim, PHONE)
     assert text.startswith("Hi Ann, how do you like your order #1001 from Alpha?")
     _ship(shopify, "delivered", at=NOON + 8 * DAY, topic="fulfillments/update")
     shopify.resend_as_new()
-    _tick(NOON + 9 * DAY)
+    tick(NOON + 9 * DAY)
     assert len(texts_to(sim, PHONE)) == 1
     [run] = read.runs("review_request")
     assert run.trigger_key == "order:9001" and read.message(run.message_id).kind == "automation"
@@ -102,9 +92,9 @@ def test_review_request_waits_out_quiet_hours(sim, flows, shopify, person, read,
     night = NOON.replace(hour=3)  # 22:00 in New York
     _order(shopify, at=night)
     _ship(shopify, at=night)
-    _tick(night + 7 * DAY)
+    tick(night + 7 * DAY)
     assert texts_to(sim, PHONE) == []
-    _tick(NOON.replace(hour=13) + 7 * DAY)  # 08:00 New York, a week later
+    tick(NOON.replace(hour=13) + 7 * DAY)  # 08:00 New York, a week later
     assert len(texts_to(sim, PHONE)) == 1
 
 
@@ -115,11 +105,8 @@ def test_review_request_skipped_for_a_contact_who_unsubscribed(
     contact = person(PHONE, customer_id=77)
     _order(shopify)
     _ship(shopify)
-    db.session.execute(
-        update(Contact).where(Contact.id == contact.id).values(consent_state="unsubscribed")
-    )
-    db.session.commit()
-    _tick(NOON + 7 * DAY)
+    opt_out(db, contact.id)
+    tick(NOON + 7 * DAY)
     assert texts_to(sim, PHONE) == []
     assert read.runs()[0].skip_reason == "opted_out"
 
@@ -130,10 +117,10 @@ def test_cross_sell_fourteen_days_after_an_order_once(sim, flows, shopify, perso
     _order(shopify)
     shopify.redeliver_last()
     shopify.resend_as_new()
-    _tick(NOON + 14 * DAY - timedelta(minutes=1))
+    tick(NOON + 14 * DAY - timedelta(minutes=1))
     assert texts_to(sim, PHONE) == []
-    _tick(NOON + 14 * DAY)
-    _tick(NOON + 14 * DAY + timedelta(minutes=1))
+    tick(NOON + 14 * DAY)
+    tick(NOON + 14 * DAY + timedelta(minutes=1))
     [text] = texts_to(sim, PHONE)
     assert "MORE15" in text and text.startswith("Ann, customers who liked your last order")
 
@@ -150,7 +137,7 @@ def test_cross_sell_not_sent_when_the_flow_is_switched_off_meanwhile(
         update(Automation).where(Automation.shop_id == funded.id).values(enabled=False)
     )
     db.session.commit()
-    _tick(NOON + 14 * DAY)
+    tick(NOON + 14 * DAY)
     assert texts_to(sim, PHONE) == []
     [run] = read.runs()
     assert (run.status, run.skip_reason) == ("cancelled", "flow_off")
@@ -160,7 +147,7 @@ def test_cross_sell_skipped_for_a_contact_who_never_subscribed(sim, flows, shopi
     flows("cross_sell")
     person(PHONE, consent="not_subscribed", customer_id=77)
     _order(shopify)
-    _tick(NOON + 14 * DAY)
+    tick(NOON + 14 * DAY)
     assert texts_to(sim, PHONE) == []
     assert read.runs()[0].skip_reason == "not_subscribed"
 
@@ -174,7 +161,7 @@ def test_a_local_delivery_fulfilled_as_delivered_still_asks_for_a_review(
     _ship(shopify, "delivered")  # fulfillments/create, delivered at once
     [text] = texts_to(sim, PHONE)
     assert "has been delivered" in text
-    _tick(NOON + 7 * DAY)
+    tick(NOON + 7 * DAY)
     assert len(texts_to(sim, PHONE)) == 2
 
 
@@ -196,7 +183,6 @@ def test_a_buyer_we_did_not_know_gets_the_confirmation_not_marketing(
 ):
     from sqlalchemy import select
 
-    from astronote.models import Contact
     from astronote.services.contacts import counts
 
     flows("order_confirmation", "cross_sell")
@@ -211,5 +197,5 @@ def test_a_buyer_we_did_not_know_gets_the_confirmation_not_marketing(
     )
     assert contact.orders_count == 1
     assert counts.totals(funded.id)["not_subscribed"] == 1
-    _tick(NOON + 30 * DAY)
+    tick(NOON + 30 * DAY)
     assert read.runs("cross_sell")[0].skip_reason == "not_subscribed"

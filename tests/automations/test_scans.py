@@ -1,7 +1,6 @@
 """Win-back and birthday: daily scans (one INSERT … SELECT each) that schedule each
 customer once per window, safely when scans overlap, then go through the dispatcher."""
 
-import threading
 from datetime import UTC, date, datetime, timedelta
 
 import time_machine
@@ -9,7 +8,7 @@ import time_machine
 from astronote.extensions import db as _db
 from astronote.services.automations import scans
 from astronote.tasks.automations import dispatch_due_runs, run_daily_scans
-from tests.automations.conftest import NOON, texts_to
+from tests.automations.conftest import NOON, race, texts_to
 from tests.fakes import shopify_webhooks as payloads
 
 PHONE = "+12125550123"
@@ -87,26 +86,14 @@ def test_overlapping_scans_schedule_each_customer_once(app, sim, flows, funded, 
     lapsed = NOON - 91 * DAY
     for i in range(40):
         person(f"+1212555{1000 + i:04d}", last_order_at=lapsed, birth_date=date(1980, 12, 8))
-    barrier, errors, counts = threading.Barrier(3), [], []
 
     def scan():
-        with app.app_context():
-            try:
-                with time_machine.travel(NOON, tick=False):
-                    barrier.wait()
-                    counts.append(scans.run_daily(funded.id))
-                    _db.session.commit()
-            except Exception as exc:  # pragma: no cover - reported below
-                errors.append(exc)
-            finally:
-                _db.session.remove()
+        with time_machine.travel(NOON, tick=False):
+            counts = scans.run_daily(funded.id)
+            _db.session.commit()
+            return counts
 
-    threads = [threading.Thread(target=scan) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    counts = race(app, 3, scan)
     assert sum(c["win_back"] for c in counts) == 40
     assert sum(c["birthday"] for c in counts) == 40
     assert len(read.runs("win_back")) == len(read.runs("birthday")) == 40

@@ -89,7 +89,10 @@ def _checkout(session, run, shop: Shop, contact: Contact, now: datetime) -> Verd
     completed = select(AbandonedCheckout.completed_at).where(
         AbandonedCheckout.shop_id == run.shop_id, AbandonedCheckout.checkout_token == token
     )
+    paid = exists().where(Order.shop_id == run.shop_id, Order.checkout_token == token)
     if session.execute(completed).scalar_one_or_none() is not None:
+        return cancel("checkout_completed")
+    if token and session.execute(select(paid)).scalar():  # its order came in before it
         return cancel("checkout_completed")
     ordered = exists().where(
         Order.shop_id == run.shop_id,
