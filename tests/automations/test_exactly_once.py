@@ -115,3 +115,25 @@ def test_a_run_that_cannot_be_sent_is_skipped_alone(sim, flows, funded, person, 
     outcomes = Counter((r.status, r.skip_reason) for r in read.runs())
     assert outcomes == Counter({("queued", None): 5, ("skipped", "error"): 1})
     assert len(sim.accepted) == 5
+
+
+def test_the_webhook_sweeper_replaying_a_lost_delivery_sends_once(
+    sim, flows, shopify, person, read, monkeypatch
+):
+    from astronote.tasks import periodic
+    from astronote.views import webhooks as webhook_view
+
+    flows("order_confirmation")
+    person(PHONE, customer_id=77)
+    monkeypatch.setattr(webhook_view, "enqueue_safely", lambda task, *args: False)  # lost
+    with time_machine.travel(NOON, tick=False):
+        shopify.deliver("orders/create", payloads.order(9001, PHONE, 77))
+        shopify.redeliver_last()  # Shopify retried: recorded once
+    monkeypatch.undo()
+    assert texts_to(sim, PHONE) == []
+    with time_machine.travel(NOON + timedelta(minutes=3), tick=False):
+        periodic.sweep_webhook_events()
+        periodic.sweep_webhook_events()  # the sweep runs again
+        shopify.resend_as_new()  # and the event arrives once more under a new id
+    assert len(texts_to(sim, PHONE)) == 1
+    assert len(read.runs()) == 1

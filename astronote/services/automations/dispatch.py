@@ -4,9 +4,10 @@ A batch of due runs is claimed in one transaction: FOR UPDATE SKIP LOCKED keeps
 PostgreSQL workers apart, and a conditional UPDATE (still `scheduled`) RETURNING the
 ids keeps SQLite workers apart (its writers are serialised: a rival's claim, once
 committed, leaves nothing for ours to match). Each claimed run is then checked again
-(`guards`), queued through `single.queue_single` (consent, credits reserved) or ended
-with its reason, and the batch commits. The caller enqueues the messages' send tasks
-after that commit (`tasks.automations`).
+(`guards`) and queued through `single.queue_single` (consent, credits reserved), or
+ended with its reason; runs of flows that need nothing from their trigger do the same
+set-based (`bulk`). The batch commits, then the caller enqueues the messages' send tasks
+(`tasks.automations`).
 
 A run's status: scheduled → queued (message_id) | skipped | cancelled (skip_reason).
 Transaction owner: commits each batch.
