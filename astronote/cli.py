@@ -111,5 +111,20 @@ def webhooks_replay(event_id: int) -> None:
     click.echo(f"event {event_id} ({event.topic}): processed")
 
 
+@group.group("reports")
+def reports() -> None:
+    """Reports: the daily rollup (services/reports)."""
+
+
+@reports.command("backfill")
+@click.option("--shop", "shop_domain", default=None, help="Only this shop (myshopify domain).")
+def reports_backfill(shop_domain: str | None) -> None:
+    """Rebuild the rollup's message, click and consent counters from the base tables."""
+    from astronote.services.reports import backfill
+
+    if not backfill.run_all(shop_domain, echo=click.echo) and shop_domain:
+        raise click.ClickException(f"no shop {shop_domain}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(group)

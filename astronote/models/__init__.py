@@ -37,6 +37,7 @@ from astronote.models.contact_import import (
 from astronote.models.credit import CreditBalance, CreditLedgerEntry, LedgerKind
 from astronote.models.inbound import InboundMessage, ShopSenderNumber, StorefrontSubmission
 from astronote.models.link import LinkClick, LinkSet, LinkSourceStats, MessageClick
+from astronote.models.report import ReportDaily
 from astronote.models.shop import Shop
 from astronote.models.shopify import (
     AbandonedCheckout,
@@ -71,6 +72,7 @@ __all__ = [
     "LinkSet",
     "LinkSourceStats",
     "MessageClick",
+    "ReportDaily",
     "Message",
     "MessageStatus",
     "UnmatchedDeliveryReport",

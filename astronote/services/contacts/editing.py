@@ -23,6 +23,7 @@ from astronote.services.automations import triggers as automation_triggers
 from astronote.services.contacts import counts as contact_counts
 from astronote.services.contacts import fields
 from astronote.services.contacts.phones import InvalidPhone, normalize_phone
+from astronote.services.reports import hooks as report_hooks
 from astronote.services.scoped import get_owned
 
 
@@ -153,6 +154,7 @@ def record_consent(
     )
     if previous != state and not force:
         contact_counts.adjust(contact.shop_id, Counter({previous: -1, state: 1}))
+    report_hooks.consent_changed(contact, previous, state, force)
     # A new contact (force) arrives already subscribed; the welcome's key makes it once.
     if state == ConsentState.SUBSCRIBED.value and (previous != state or force):
         automation_triggers.welcome(contact.shop_id, contact.id)

@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from astronote.extensions import db
 from astronote.integrations.mitto.callbacks import DeliveryReport
 from astronote.models import Message, MessageStatus, UnmatchedDeliveryReport, now_utc
+from astronote.services.reports import hooks as report_hooks
 from astronote.services.sql import in_list
 
 messages = Message.__table__
@@ -94,6 +95,7 @@ def apply(reports: list[DeliveryReport], found: dict | None = None) -> dict[str,
         updates[row_id] = _values(row_id, report, target, at)
         counts["applied"] += 1
     if updates:
+        report_hooks.delivery_reports(updates.values())  # before: it reads the old status
         db.session.connection().execute(
             update(messages)
             .where(

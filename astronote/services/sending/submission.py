@@ -29,6 +29,7 @@ from astronote.integrations.mitto.client import (
 )
 from astronote.models import Message, MessageStatus, Shop, now_utc
 from astronote.services import credits
+from astronote.services.reports import hooks as report_hooks
 from astronote.services.sending import delivery_reports, provider
 from astronote.services.sql import avoid_nested_loops, in_list, values_table
 
@@ -54,7 +55,7 @@ def settle(token: str, ids: list[int], status: MessageStatus, **values) -> list[
     """Move our rows out of `submitting`; returns the ids this call actually moved."""
     if not ids:
         return []
-    return list(
+    moved = list(
         db.session.execute(
             update(messages)
             .where(
@@ -66,6 +67,9 @@ def settle(token: str, ids: list[int], status: MessageStatus, **values) -> list[
             .returning(messages.c.id)
         ).scalars()
     )
+    if status == MessageStatus.FAILED:
+        report_hooks.failed(moved)
+    return moved
 
 
 def _record_accepted(token: str, accepted: dict[int, str]) -> list[int]:
@@ -96,6 +100,7 @@ def _record_accepted(token: str, accepted: dict[int, str]) -> list[int]:
 
 def _charge(shop_id: int, campaign_id: int | None, token: str, ids, rendered) -> None:
     """Spend the reservation for messages the provider took (or may have taken)."""
+    report_hooks.sent(ids, rendered)
     amount = sum(rendered[i][2] for i in ids if i in rendered)  # credits; unbillable: empty
     if amount:
         credits.consume(shop_id, amount, f"consume:{token}:{min(ids)}", campaign_id)
