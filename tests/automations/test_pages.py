@@ -271,6 +271,19 @@ def test_preview_names_a_bad_placeholder_and_asks_for_a_body(client, shop):
     assert "Write the message to see it" in page
 
 
+def test_preview_warns_when_the_message_shows_a_discount_code_that_is_not_set(client, shop):
+    default = {"body": FLOWS["welcome"].default_body}
+    page = text(client.post("/automations/welcome/preview", data=default, headers=hx(shop)))
+    assert 'id="preview-discount"' in page and "no discount code is set" in page
+    assert "your first order:\nReply STOP" in page  # what the warning is about
+    with_code = {**default, "discount_code": "HELLO10"}
+    page = text(client.post("/automations/welcome/preview", data=with_code, headers=hx(shop)))
+    assert 'id="preview-discount"' not in page and "your first order: HELLO10" in page
+    no_placeholder = {"body": "Welcome to {{shop_name}}!"}
+    page = text(client.post("/automations/welcome/preview", data=no_placeholder, headers=hx(shop)))
+    assert 'id="preview-discount"' not in page
+
+
 # --------------------------------------------------------------------------- test sends
 
 

@@ -73,6 +73,12 @@ def sample_values(shop: Shop, flow: Flow, discount: str | None) -> dict:
     return values
 
 
+def uses_discount(body: str) -> bool:
+    """Whether the message shows the discount code (which is empty until one is set)."""
+    names = (rendering.ALIASES.get(m.group(1).lower()) for m in rendering.VARIABLE.finditer(body))
+    return "discount_code" in names
+
+
 def preview(shop: Shop, flow: Flow, form) -> dict:
     """The message with sample data, its segments and its exact cost per message."""
     body = rendering.normalise_body(form.get("body"))
@@ -83,6 +89,7 @@ def preview(shop: Shop, flow: Flow, form) -> dict:
     result["problem"] = problem
     if not body or problem:
         return result
+    result["needs_discount"] = discount is None and uses_discount(body)
     values = sample_values(shop, flow, discount)
     text = rendering.render(body, values, rendering.opt_out_text(shop))
     info = count_segments(text)
