@@ -34,6 +34,19 @@ EVENT_VARIABLES = (
     "shipment_status",
 )
 ALIASES.update({name: name for name in EVENT_VARIABLES})
+ALIASES.update({name.replace("_", ""): name for name in EVENT_VARIABLES})
+# The original app's spellings of the same values (its template library uses them).
+ALIASES.update(
+    {
+        "order.name": "order_number",
+        "totalprice": "order_total",
+        "abandonedcheckouturl": "checkout_url",
+        "carturl": "checkout_url",
+        "tracking.number": "tracking_number",
+        "tracking.url": "tracking_url",
+        "trackinglink": "tracking_url",
+    }
+)
 DEFAULT_OPT_OUT = "Reply STOP to opt out"
 
 
