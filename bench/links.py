@@ -69,6 +69,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--codes", type=int, default=5_000)
+    parser.add_argument("--flush-seconds", type=float, default=1.0, help="LINK_FLUSH_SECONDS")
     parser.add_argument("--out", action="store_true", help="write docs/PERFORMANCE.md")
     return parser.parse_args(argv)
 
@@ -186,7 +187,7 @@ def run(args, base: str, script: Path, cpu: Cpu) -> dict:
     their CPU counted) before the next run starts."""
     start = cpu.now()
     result = wrk(base, script, args.seconds, args.connections)
-    time.sleep(2)
+    time.sleep(max(2.0, 2 * args.flush_seconds))
     result["cpu_us"] = (cpu.now() - start) / max(result["requests"], 1) * 1e6
     return result
 
@@ -206,7 +207,7 @@ def measure(args, base: str, lua: dict[str, Path], conninfo: str, cpu: Cpu) -> d
     clicks = clicks_written(conninfo) - before
     for name in ("raw", "preview"):  # context, once each
         runs[name].append(run(args, base, lua[name], cpu))
-    return {"runs": runs, "served": served, "clicks": clicks}
+    return {"runs": runs, "served": served, "clicks": clicks, "load": os.getloadavg()[1]}
 
 
 def _median(values: list[float]) -> float:
@@ -240,7 +241,8 @@ def report(args, result: dict) -> str:
     verdict = "meets" if ratio >= RATIO_TARGET else "misses"
     command = (
         f"python bench/links.py --seconds {args.seconds} --rounds {args.rounds} "
-        f"--connections {args.connections} --messages {args.messages} --codes {args.codes}"
+        f"--connections {args.connections} --messages {args.messages} --codes {args.codes} "
+        f"--flush-seconds {args.flush_seconds:g}"
     )
     headers = ["endpoint", "requests/s", "p50 ms", "p99 ms", "CPU µs/request", "errors"]
     table = common.table(headers, rows)
@@ -249,7 +251,8 @@ Measured {time.strftime("%Y-%m-%d")} on {common.machine()}; `{command}`
 (`make bench-links`). gunicorn as Procfile's `web` (gthread, 2 workers x 4 threads,
 access log on), wrk on 127.0.0.1 (1 thread, {args.connections} keep-alive connections,
 an iPhone Safari agent, {args.codes:,} codes over {args.messages:,} messages), PostgreSQL on the
-same 2 cores. {args.rounds} pairs of {args.seconds} s runs, bare and links alternating;
+same 2 cores (load average over the run, other work on the machine included:
+{result["load"]:.1f}). {args.rounds} pairs of {args.seconds} s runs, bare and links alternating;
 medians. CPU is gunicorn's and PostgreSQL's, from /proc, over each run and the 2 s
 after it (the buffered clicks of a run are written then).
 
@@ -292,6 +295,7 @@ def main(argv=None) -> int:
             SECRET_KEY=SECRET,
             BENCH_BARE_LOCATION=location,
             HUEY_SQLITE_PATH=str(workdir / "huey.db"),
+            LINK_FLUSH_SECONDS=str(args.flush_seconds),
             PYTHONPATH=str(common.ROOT),
         )
         base = start_web(children, free_port(), env)

@@ -16,7 +16,8 @@ HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 
 @bp.route("/l/<code>", methods=["GET", "HEAD"])
 def follow(code: str):
-    hit = redirect.follow(code, request.method, request.user_agent.string, request.headers)
+    agent = request.headers.get("User-Agent")
+    hit = redirect.follow(code, request.method, agent, request.headers)
     if hit is None:
         return render_template("links/not_found.html"), 404, HEADERS
     return Response(status=302, headers={"Location": hit.location, **HEADERS})

@@ -160,3 +160,20 @@ def test_ctr_for_a_campaign(app, client, db, shop, sent, messages_for):
     assert (from_page.base, from_page.base_kind, from_page.ctr) == (5, "sent", 0.2)
     flow = stats.for_flow(shop.id, 12345, delivered=0, sent=0)
     assert (flow.clicks, flow.ctr) == (0, None)
+
+
+def test_a_batch_that_keeps_failing_is_dropped_not_retried_forever(
+    app, client, shop, sent, monkeypatch
+):
+    campaign, (first, second, _), codes = sent
+    _open(client, codes[first.id][0])
+    from astronote.services.links import rollups
+
+    real = rollups.write
+    monkeypatch.setattr(rollups, "write", lambda batch: 1 / 0)
+    for _ in range(clicks.MAX_TRIES):
+        assert clicks.buffer().flush() == 0
+    monkeypatch.setattr(rollups, "write", real)
+    _open(client, codes[second.id][0])
+    assert clicks.buffer().flush() == 1  # only the new click: the failing batch is gone
+    assert stats.totals(shop.id, links.CAMPAIGN, campaign.id) == (1, 1)

@@ -24,6 +24,7 @@ from astronote.services.links import rollups
 
 log = logging.getLogger("astronote.links")
 MAX_BUFFERED = 100_000  # a database down for long: drop clicks rather than memory
+MAX_TRIES = 5  # a batch that fails this often is dropped, so one bad batch cannot block all
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class ClickBuffer:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._failures = 0
 
     def add(self, click: Click) -> None:
         with self._lock:
@@ -85,15 +87,24 @@ class ClickBuffer:
                 try:
                     written = rollups.write(batch)
                     db.session.commit()
+                    self._failures = 0
                     return written
                 except Exception:
                     db.session.rollback()
-                    log.exception("writing %d clicks failed; kept for the next try", len(batch))
-                    with self._lock:
-                        self._pending[:0] = batch[: MAX_BUFFERED - len(self._pending)]
+                    self._failed(batch)
                     return 0
                 finally:
                     db.session.remove()
+
+    def _failed(self, batch: list[Click]) -> None:
+        self._failures += 1
+        if self._failures >= MAX_TRIES:
+            log.exception("writing %d clicks failed %d times; dropped", len(batch), MAX_TRIES)
+            self._failures = 0
+            return
+        log.exception("writing %d clicks failed; kept for the next try", len(batch))
+        with self._lock:
+            self._pending[:0] = batch[: MAX_BUFFERED - len(self._pending)]
 
     def stop(self) -> None:
         """Write what is left and end the writer (process exit, or a test's end)."""

@@ -130,4 +130,7 @@ def _load(set_id: int) -> Target | None:
 def cache(app: Flask | None = None) -> TargetCache:
     """The app's cache (one per app, so each test app starts empty)."""
     app = app or current_app._get_current_object()
-    return app.extensions.setdefault("astronote_link_targets", TargetCache())
+    found = app.extensions.get("astronote_link_targets")
+    if found is None:  # built once: a Lock per request would cost more than the lookup
+        found = app.extensions.setdefault("astronote_link_targets", TargetCache())
+    return found
