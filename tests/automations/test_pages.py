@@ -323,6 +323,17 @@ def test_test_send_queues_the_message_with_the_flows_sample_values(client, db, f
     assert credits.balance(funded.id).reserved == 0
 
 
+def test_a_test_send_without_credits_says_so_in_place(client, db, shop):
+    add(db, shop, "+12015550131", "Tess")
+    data = {"body": "Hi {{first_name}}", "test_phone": "+12015550131"}
+    response = client.post("/automations/welcome/test-send", data=data, headers=hx(shop))
+    assert response.status_code == 402 and 'id="test-send"' in text(response)
+    assert "needs 1 credits but only 0 are available" in text(response)
+    assert "<html" not in text(response)
+    db.session.expire_all()
+    assert db.session.execute(select(func.count()).select_from(Message)).scalar_one() == 0
+
+
 # --------------------------------------------------------------------------- tenancy, Origin
 
 
