@@ -147,3 +147,38 @@ def test_another_shop_sees_only_its_own_results(client, db, shop, make_shop):
         "credits": "9",
     }
     assert 'id="skip-reasons"' not in page
+
+
+def test_a_flow_switched_on_and_edited_on_the_pages_reports_what_the_engine_did(
+    client, db, sim, funded, shopify, person, read
+):
+    """Pages and engine together: the switch and the edit drive real sends, and the
+    results count them (one sent, one opted out)."""
+    from tests.automations.conftest import texts_to
+    from tests.fakes import shopify_webhooks as payloads
+
+    headers = {**bearer(funded.shop_domain), "HX-Request": "true"}
+    client.post("/automations/order_confirmation/switch", data={"enabled": "1"}, headers=headers)
+    body = {"body": "PAGES-EDIT {{order_number}} for {{first_name}}"}
+    assert (
+        client.post("/automations/order_confirmation", data=body, headers=headers).status_code
+        == 204
+    )
+    person("+12125550123", customer_id=77, first_name="Ann")
+    person("+12125550124", consent="unsubscribed", customer_id=78)
+    shopify.deliver("orders/create", payloads.order(9001, "+12125550123", 77, number=1042))
+    shopify.deliver("orders/create", payloads.order(9002, "+12125550124", 78, number=1043))
+    assert texts_to(sim, "+12125550123") == ["PAGES-EDIT #1042 for Ann\nReply STOP to opt out"]
+
+    page = html.unescape(
+        client.get("/automations", headers=bearer(funded.shop_domain)).get_data(True)
+    )
+    cells = _cells(page, "order_confirmation")
+    assert (cells["triggered"], cells["sent"], cells["skipped"], cells["credits"]) == (
+        "2",
+        "1",
+        "1",
+        "1",
+    )
+    reasons = re.search(r'id="skip-reasons">(.*?)</table>', page, re.S).group(1)
+    assert "<td>Order confirmation</td><td>Opted out</td>" in reasons

@@ -24,7 +24,7 @@ PERIODS = {"7": 7, "30": 30, "90": 90, "all": None}
 DEFAULT_PERIOD = "30"
 PENDING = tuple(s.value for s in PENDING_STATES)
 SENT_STATES = (MessageStatus.ACCEPTED, MessageStatus.DELIVERED, MessageStatus.UNKNOWN)
-REASONS = {
+REASONS = {  # run reasons (services/automations/guards.py, dispatch.py) and message ones
     "frequency_cap": "Frequency cap",
     "unsubscribed": "Unsubscribed before sending",
     "not_subscribed": "Not subscribed",
@@ -32,9 +32,15 @@ REASONS = {
     "not_sent": "Never sent (refunded)",
     "redacted": "Customer data erased",
     "no_credits": "Not enough credits",
+    "no_contact": "Contact deleted",
+    "expired": "Too late to send",
+    "ordered": "Customer ordered meanwhile",
+    "checkout_completed": "Checkout completed",
+    "flow_off": "Flow switched off",
+    "shop_inactive": "App uninstalled",
+    "error": "Could not be queued",
     "removed": "Message removed",
     "cancelled": "Cancelled",
-    "skipped": "Skipped",
 }
 
 
