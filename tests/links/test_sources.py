@@ -85,3 +85,24 @@ def test_a_flow_counts_per_flow_and_keeps_old_versions_working(app, client, db, 
     flow_stats = stats.for_flow(shop.id, flow.id, delivered=2, sent=2)
     assert (flow_stats.clicks, flow_stats.unique, flow_stats.ctr) == (2, 2, 1.0)
     assert stats.totals(shop.id, links.CAMPAIGN, flow.id) == (0, 0)
+
+
+def test_measure_body_counts_what_the_send_will_send(app, db, shop, campaign_factory, messages_for):
+    """The composer's measure of a template, rendered for a recipient, is exactly as long
+    as that recipient's shortened message (same ids)."""
+    body = (
+        "{{shop_name}}: hi {{first_name}}! https://alpha.example/discount/{{discount_code}}"
+        "?redirect=/collections/autumn-sale-2026 and https://alpha.example/p/{{first_name}}"
+    )
+    campaign = campaign_factory(shop, body=body)
+    (message,) = messages_for(shop, campaign.id)
+    measured = links.measure_body(shop, body, "FALL20", upcoming=1)
+    assert "{{first_name}}" in measured and "{{shop_name}}" not in measured
+    assert "alpha.example/discount" not in measured
+    values = values_for(shop, "Ann", None, "FALL20")
+    sample = render(measured, values, None)
+    # The send: the next message id, shortened from the real rendering.
+    prepared = links.for_campaign(shop, campaign.id, body, "FALL20")
+    sent = links.shorten(render(body, values, None), message.id + 1, prepared)
+    assert len(sample) == len(sent)
+    assert "https://alpha.example/p/Ann" in sample and "https://alpha.example/p/Ann" in sent

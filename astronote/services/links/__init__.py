@@ -7,7 +7,7 @@ measures with `measure`; the redirect is views/links.py; `stats` reads the rollu
 
 from astronote.services.links.sets import AUTOMATION, CAMPAIGN, PreparedSet, Source, prepare
 from astronote.services.links.shortening import measure, representative_link, shorten
-from astronote.services.links.sources import for_campaign, for_flow
+from astronote.services.links.sources import for_campaign, for_flow, measure_body
 
 __all__ = [
     "AUTOMATION",
@@ -17,6 +17,7 @@ __all__ = [
     "for_campaign",
     "for_flow",
     "measure",
+    "measure_body",
     "prepare",
     "representative_link",
     "shorten",

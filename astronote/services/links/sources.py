@@ -13,12 +13,35 @@ from sqlalchemy import select
 from astronote.extensions import db
 from astronote.models import Campaign, Shop
 from astronote.services.links.sets import AUTOMATION, CAMPAIGN, PreparedSet, Source, prepare
-from astronote.services.messaging.rendering import render, values_for
+from astronote.services.links.shortening import measure
+from astronote.services.messaging.rendering import ALIASES, VARIABLE, render, values_for
+
+SHOP_WIDE = ("shop_name", "discount_code")  # the same for every recipient of a send
 
 
 def shared_text(shop: Shop, body: str, discount_code: str | None) -> str:
     """The body as every recipient gets it, but for personal placeholders (empty)."""
     return render(body, values_for(shop, None, None, discount_code), None)
+
+
+def shop_wide_template(shop: Shop, body: str, discount_code: str | None) -> str:
+    """The body with only its shop-wide placeholders filled; personal ones stay."""
+    values = values_for(shop, None, None, discount_code)
+
+    def fill(match) -> str:
+        name = ALIASES.get(match.group(1).lower()) or ALIASES.get(
+            match.group(1).lower().replace("_", "")
+        )
+        return (values.get(name) or "") if name in SHOP_WIDE else match.group(0)
+
+    return VARIABLE.sub(fill, body)
+
+
+def measure_body(shop: Shop, body: str, discount_code: str | None, upcoming: int = 1) -> str:
+    """The body template as the send will shorten it, for the composer's counter, cost and
+    preview: every URL the send shortens (shop-wide placeholders filled) becomes a short
+    link of the length the send will use; personal placeholders stay for rendering."""
+    return measure(shop_wide_template(shop, body, discount_code), upcoming)
 
 
 def for_campaign(
