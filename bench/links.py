@@ -233,8 +233,10 @@ def report(args, result: dict) -> str:
         cpu_us = _median([r["cpu_us"] for r in runs[name]])
         row = [label, f"{rps[name]:,.0f}", f"{p50:.2f}", f"{p99:.2f}", f"{cpu_us:,.0f}", bad]
         rows.append(row)
-    pairs = zip(runs["links"], runs["bare"], strict=True)
-    ratio = _median([link["rps"] / bare["rps"] for link, bare in pairs])
+    pairs = [
+        link["rps"] / bare["rps"] for link, bare in zip(runs["links"], runs["bare"], strict=True)
+    ]
+    ratio = _median(pairs)
     cpu_ratio = _median([r["cpu_us"] for r in runs["bare"]]) / _median(
         [r["cpu_us"] for r in runs["links"]]
     )
@@ -259,7 +261,8 @@ after it (the buffered clicks of a run are written then).
 {table}
 
 **Ratio `/l/<code>` : bare = {ratio:.2f}x** in throughput, the median of the
-{args.rounds} pairs' ratios (target >= {RATIO_TARGET}x: {verdict} it); in CPU per request
+{args.rounds} pairs' ratios, which ranged from {min(pairs):.2f}x to {max(pairs):.2f}x
+(target >= {RATIO_TARGET}x: {verdict} it); in CPU per request
 (bare / links, which other load on the machine disturbs less): {cpu_ratio:.2f}x.
 Every redirect counted a click: {result["clicks"]:,} clicks written for the {result["served"]:,}
 redirects wrk completed (a run's last requests in flight are served and counted, but not
