@@ -20,10 +20,14 @@ NOON = datetime(2026, 12, 8, 17, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def _redis_with_postgres(request, app, database_url):
+def _redis_with_postgres(request):
     """PostgreSQL runs go with Redis (rate limits, throttle, public limits), as deployed;
-    SQLite runs with the embedded fallbacks. Each test starts from empty limits."""
-    if database_url.startswith("postgresql"):
+    SQLite runs with the embedded fallbacks. Each test starts from empty limits. (Only
+    for tests on the in-process app: the cluster test brings its own processes.)"""
+    if "app" not in request.fixturenames:
+        return
+    app = request.getfixturevalue("app")
+    if request.getfixturevalue("database_url").startswith("postgresql"):
         redis = request.getfixturevalue("redis_server")
         redis.client().flushall()
         app.config["REDIS_URL"] = redis.url
