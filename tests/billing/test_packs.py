@@ -189,3 +189,26 @@ def test_shopify_refusing_the_call_is_a_clear_error(merchant, shopify, db):
     assert response.status_code == 502
     assert "Shopify did not answer" in response.get_data(as_text=True)
     assert db.session.execute(select(BillingPurchase)).first() is None
+
+
+def test_a_purchase_update_after_uninstall_waits_for_the_reinstall(
+    merchant, sim, post_delivery, deliver, open_app, db
+):
+    from astronote.tasks.billing import billing_sweep
+    from tests.shopify.conftest import SHOP
+
+    gid = merchant.buy()
+    sim.decide(gid, approve=True)
+    assert deliver("app/uninstalled", {"id": 1, "myshopify_domain": SHOP}).status_code == 200
+    assert post_delivery(sim.outbox[-1]).status_code == 200  # no token: nothing to ask with
+    db.session.expire_all()
+    assert _purchase(db, gid).status == "pending" and credits.balance(merchant.shop.id) == (
+        credits.Balance(0, 0)
+    )
+    assert open_app().status_code == 200  # reinstalled: the sweep verifies the pack
+    row = _purchase(db, gid)
+    row.created_at = row.created_at.replace(year=row.created_at.year - 1)
+    db.session.commit()
+    billing_sweep.call_local()
+    db.session.expire_all()
+    assert credits.balance(merchant.shop.id).available == 1000

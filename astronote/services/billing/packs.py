@@ -163,6 +163,9 @@ def on_webhook(shop: Shop, gid: str) -> None:
     if purchase is None:
         log.info("one-time purchase %s unknown for %s: ignored", gid, shop.shop_domain)
         return
+    if not shop.is_active:  # no token to ask with: the sweep verifies it after a reinstall
+        log.info("purchase %s update for uninstalled %s: later", gid, shop.shop_domain)
+        return
     verify(shop, purchase)
 
 
