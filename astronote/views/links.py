@@ -17,7 +17,11 @@ HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 @bp.route("/l/<code>", methods=["GET", "HEAD"])
 def follow(code: str):
     agent = request.headers.get("User-Agent")
-    hit = redirect.follow(code, request.method, agent, request.headers)
+    try:
+        hit = redirect.follow(code, request.method, agent, request.headers)
+    except redirect.Unavailable:
+        page = render_template("links/not_found.html", unavailable=True)
+        return page, 503, {**HEADERS, "Retry-After": "30"}
     if hit is None:
         return render_template("links/not_found.html"), 404, HEADERS
     return Response(status=302, headers={"Location": hit.location, **HEADERS})

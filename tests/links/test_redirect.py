@@ -111,3 +111,25 @@ def test_non_ascii_targets_become_valid_locations(location_of):
         "https://xn--bckerei-5wa.example/br%C3%B6tchen?sorte=s%C3%BC%C3%9F"
         "&utm_source=sms&utm_medium=astronote&utm_campaign=Fr%C3%BChling"
     )
+
+
+def test_a_database_outage_on_an_uncached_set_is_a_friendly_503(
+    client, db, shop, campaign_factory, messages_for, monkeypatch
+):
+    campaign = campaign_factory(shop)
+    (message,) = messages_for(shop, campaign.id)
+    code = _code(shop, campaign, message.id, campaign.body)
+    db.session.commit()
+    from sqlalchemy.exc import OperationalError
+
+    from astronote.services.links import sets
+
+    def down(set_id):
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(sets, "_load", down)
+    response = client.get(f"/l/{code}", headers=BROWSER)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert "This link is busy" in response.get_data(as_text=True)
+    monkeypatch.undo()
+    assert client.get(f"/l/{code}", headers=BROWSER).status_code == 302

@@ -7,10 +7,19 @@ common case the redirect touches no database at all.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from astronote.services.links import bots, clicks, codec, sets
+
+log = logging.getLogger("astronote.links")
+
+
+class Unavailable(Exception):
+    """The set is not cached and the database cannot be read: try again later."""
 
 
 @dataclass(frozen=True)
@@ -25,7 +34,11 @@ def follow(code: str, method: str, user_agent: str | None, headers: Mapping) -> 
     link = codec.decode(code)
     if link is None:
         return None
-    target = sets.cache().get(link.set_id)
+    try:
+        target = sets.cache().get(link.set_id)
+    except SQLAlchemyError as exc:
+        log.exception("link set %s could not be read", link.set_id)
+        raise Unavailable from exc
     if target is None or link.index >= len(target.targets):
         return None
     counted = not bots.is_automated(method, user_agent, headers)
