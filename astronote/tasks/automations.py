@@ -45,8 +45,14 @@ def dispatch_due_runs() -> int:
 
 @app_periodic_task(crontab(minute="*"))
 def sweep_waiting_messages() -> int:
-    """Every minute: one-off messages still queued once due (quiet hours over, lost task)."""
-    ids = single_send.waiting_ids(now_utc(), SWEEP_GRACE)
+    """Every minute: one-off messages still queued once due (quiet hours over, lost task);
+    those days late are expired instead."""
+    now = now_utc()
+    expired = single_send.expire_stale(now)
+    db.session.commit()
+    if expired:
+        log.warning("%s one-off messages expired unsent", expired)
+    ids = single_send.waiting_ids(now, SWEEP_GRACE)
     db.session.commit()
     for message_id in ids:
         enqueue_safely(send_single, message_id)

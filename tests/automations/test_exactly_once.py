@@ -137,3 +137,23 @@ def test_the_webhook_sweeper_replaying_a_lost_delivery_sends_once(
         shopify.resend_as_new()  # and the event arrives once more under a new id
     assert len(texts_to(sim, PHONE)) == 1
     assert len(read.runs()) == 1
+
+
+def test_a_message_stranded_for_days_expires_instead_of_going(
+    sim, flows, shopify, person, read, monkeypatch, funded
+):
+    flows("order_confirmation")
+    person(PHONE, customer_id=77)
+    monkeypatch.setattr(automation_tasks, "send_single", lambda message_id: None)  # lost
+    with time_machine.travel(NOON, tick=False):
+        shopify.deliver("orders/create", payloads.order(9001, PHONE, 77))
+    monkeypatch.undo()
+    held = credits.balance(funded.id).reserved
+    assert held == 1
+    with time_machine.travel(NOON + timedelta(days=3, minutes=1), tick=False):
+        automation_tasks.sweep_waiting_messages()
+    assert texts_to(sim, PHONE) == []
+    message = read.message(read.runs()[0].message_id)
+    assert (message.status, message.skip_reason) == ("skipped", "expired")
+    assert credits.balance(funded.id).reserved == 0
+    assert credits.ledger_totals(funded.id) == credits.balance(funded.id)

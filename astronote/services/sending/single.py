@@ -8,7 +8,9 @@ Transaction owner, like `chunks`: it commits before the provider call and after 
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from datetime import timedelta
+
+from sqlalchemy import or_, select, update
 
 from astronote.errors import ValidationFailed
 from astronote.extensions import db
@@ -22,6 +24,7 @@ from astronote.services.sending.chunks import ChunkResult, SendRules, send_chunk
 messages = Message.__table__
 SYSTEM_PREFIX = "kw:"
 TRANSACTIONAL = "transactional"  # order and shipping updates: need only no opt-out
+STALE_AFTER = timedelta(days=3)  # a one-off message this late does more harm than good
 
 
 def rules_for(shop: Shop, kind: str) -> SendRules:
@@ -138,3 +141,38 @@ def waiting_ids(now, grace, limit: int = 500) -> list[int]:
         .limit(limit)
     )
     return list(db.session.execute(query).scalars())
+
+
+def expire_stale(now, max_age: timedelta = STALE_AFTER, limit: int = 500) -> int:
+    """One-off messages still queued `max_age` after they were created never go (a reply,
+    an order update or a welcome days late): skipped as `expired`, credits released.
+
+    One conditional UPDATE … RETURNING: a message a worker is sending right now is no
+    longer `queued` once its fence commits, so it is never expired under its feet.
+    Caller commits."""
+    stale = (
+        select(messages.c.id)
+        .where(
+            messages.c.campaign_id.is_(None),
+            messages.c.status == MessageStatus.QUEUED.value,
+            messages.c.created_at < now - max_age,
+        )
+        .limit(limit)
+    )
+    expired = db.session.execute(
+        update(messages)
+        .where(messages.c.id.in_(stale), messages.c.status == MessageStatus.QUEUED.value)
+        .values(status=MessageStatus.SKIPPED.value, skip_reason="expired")
+        .returning(
+            messages.c.id,
+            messages.c.shop_id,
+            messages.c.kind,
+            messages.c.segments,
+            messages.c.credits,
+        )
+    ).all()
+    for row in expired:
+        shop = db.session.get(Shop, row.shop_id)
+        amount = row.segments if row.credits is None else row.credits
+        release(shop, row.id, amount, row.kind)
+    return len(expired)
