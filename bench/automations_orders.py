@@ -290,6 +290,9 @@ class Bench:
         print("Astronote: gunicorn + workers + simulator ...", flush=True)
         self.results["app"] = self.pipeline()
         print(f"  end to end {self.results['app']['e2e_s']:.1f} s", flush=True)
+        print("Baseline again (the machine's load drifts over a long run) ...", flush=True)
+        self.results["bare_after"] = self.bare("bareafter", send=False)
+        print(f"  {self.results['bare_after']['wall_s']:.1f} s", flush=True)
         self.results["load_after"] = support.load_average()
         return self.results
 

@@ -24,6 +24,7 @@ import argparse
 import calendar
 import statistics
 import sys
+import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -198,6 +199,28 @@ class Bench:
             db.session.remove()
         return {"counts": dict(counts), "s": seconds}
 
+    def overlapping(self) -> dict:
+        """Two run_daily at once from an empty table, as two workers' hourly tasks may."""
+        self.empty_runs()
+        self.switch(*FLOWS)
+        found: list[dict] = [{}, {}]
+
+        def scan(index: int) -> None:
+            found[index] = self.product()
+
+        threads = [threading.Thread(target=scan, args=(i,)) for i in range(2)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wall = time.perf_counter() - started
+        rows, distinct = self.sql(
+            "SELECT count(*), count(DISTINCT (flow, contact_id)) FROM automation_runs"
+        )[0]
+        return {"s": wall, "counts": [f["counts"] for f in found], "rows": rows,
+                "distinct": distinct}  # fmt: skip
+
     def snapshot(self, table: str) -> None:
         self.sql(f"DROP TABLE IF EXISTS {table}", commit=True)
         self.sql(
@@ -277,6 +300,9 @@ class Bench:
                 flush=True,
             )
         self.results["rounds"] = rounds
+        print("Two overlapping scans ...", flush=True)
+        self.results["overlap"] = self.overlapping()
+        print(f"  {self.results['overlap']}", flush=True)
         self.results["check"] = self.check()
         self.results["plans"] = self.plans()
         self.results["load_after"] = support.load_average()
