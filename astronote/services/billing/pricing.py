@@ -2,9 +2,10 @@
 
 The country comes from the number's first five characters ("+1NXX" for the North
 American plan, where the area code decides; the calling code elsewhere), using
-phonenumbers' metadata. Python (`credits_for`, at fence and queue time) and SQL
-(`country_case`, pricing a whole audience) read the same five characters through the
-same table, so the composer's estimate, the reservation and the ledger cannot disagree.
+phonenumbers' metadata. Python (`credits_for`, at fence and queue time; `priced_groups`,
+pricing a whole audience from its grouped prefixes) and SQL (`price_case`,
+`country_case`) read the same five characters through the same table, so the composer's
+estimate, the reservation and the ledger cannot disagree.
 
 Calling codes shared outside the North American plan (+44 GB/GG/IM/JE, +7 RU/KZ, ...)
 are priced as their main country.
@@ -151,15 +152,19 @@ def price_case(phone_column, present: Iterable[str], table: dict[str, int] | Non
 def priced_groups(base: Select, phone, first_name, last_name) -> list[tuple]:
     """(first, last, credits per segment, count) over the rows `base` selects.
 
-    Two set-based passes at any audience size: the distinct number prefixes, then one
-    GROUP BY over names and price (few prices, so barely more groups than names).
+    One set-based pass: GROUP BY the names and the number's five-character prefix (a few
+    prefixes per name pair), priced here through the same table as `credits_for`.
     """
-    present = db.session.execute(base.with_only_columns(prefix(phone)).distinct()).scalars()
-    price = price_case(phone, list(present))
     inner = base.with_only_columns(
-        first_name.label("first"), last_name.label("last"), price.label("unit")
+        first_name.label("first"), last_name.label("last"), prefix(phone).label("p")
     ).subquery()
-    grouped = select(inner.c.first, inner.c.last, inner.c.unit, func.count()).group_by(
-        inner.c.first, inner.c.last, inner.c.unit
+    grouped = select(inner.c.first, inner.c.last, inner.c.p, func.count()).group_by(
+        inner.c.first, inner.c.last, inner.c.p
     )
-    return [tuple(row) for row in db.session.execute(grouped)]
+    table, unit = prices(), {}
+    rows = []
+    for first, last, p, n in db.session.execute(grouped):
+        if p not in unit:
+            unit[p] = per_segment(country_of(p or ""), table)
+        rows.append((first, last, unit[p], n))
+    return rows
