@@ -61,7 +61,7 @@ def _page(status: int = 200, ledger_only: bool = False, **extra):
         "packs": packs.catalogue(),
         "plan": plans.current(shop.id),
         "plan_config": current_app.config,
-        "purchases": account.purchases(shop.id, None, limit=10),
+        "purchases": account.purchases(shop.id, after_cursor("purchases_after"), limit=10),
         "ledger": account.ledger(shop.id, kind, after),
         "kind": kind,
         "kinds": account.KINDS,

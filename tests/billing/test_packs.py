@@ -4,6 +4,7 @@ confirmation page, come back, webhooks in any order and redelivered: granted exa
 from __future__ import annotations
 
 import itertools
+import re
 
 import pytest
 from sqlalchemy import select
@@ -212,3 +213,24 @@ def test_a_purchase_update_after_uninstall_waits_for_the_reinstall(
     billing_sweep.call_local()
     db.session.expire_all()
     assert credits.balance(merchant.shop.id).available == 1000
+
+
+def test_embedded_buy_answers_with_a_link_out_of_the_admins_frame(merchant, sim, client):
+    response = client.post("/billing/packs/pro", headers={**merchant.headers, "HX-Request": "true"})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "<html" not in body
+    link = re.search(r'href="([^"]+)" target="_top"', body)
+    assert link and link.group(1) in {
+        sim.confirmation_url(merchant.shop.shop_domain, "purchase", int(g.rsplit("/", 1)[1]))
+        for g in sim.purchases
+    }
+
+
+def test_purchase_history_pages(merchant, sim, db):
+    gids = [merchant.buy() for _ in range(12)]
+    first = merchant.get("/billing/").get_data(as_text=True)
+    assert first.count("badge-attention") == 10  # ten pending purchases a page
+    older = re.search(r'href="(/billing/\?purchases_after=\d+)"', first).group(1)
+    second = merchant.get(older).get_data(as_text=True)
+    assert second.count("badge-attention") == 2 and "Older purchases" not in second
+    assert len(gids) == 12
