@@ -104,9 +104,19 @@ def _packs(raw: str) -> tuple[dict, ...]:
         )
         if not ok:
             raise ConfigError(f"BILLING_PACKS entry needs code, credits and price: {pack!r}")
-        cents = _money({"p": str(pack.get("price", ""))}, "p", "")
+        label = f"BILLING_PACKS price of {pack['code']}"
+        cents = _money({label: str(pack.get("price", ""))}, label, "")
+        if cents <= 0:
+            raise ConfigError(f"{label} must be more than 0.00")
         parsed.append({"code": pack["code"], "credits": pack["credits"], "price_cents": cents})
     return tuple(parsed)
+
+
+def _currency(raw: str) -> str:
+    code = raw.strip().upper()
+    if len(code) != 3 or not code.isascii() or not code.isalpha():
+        raise ConfigError(f"BILLING_CURRENCY must be a three-letter ISO code, got {raw!r}")
+    return code
 
 
 def _billing(env: Mapping[str, str], name: str) -> dict:
@@ -114,7 +124,7 @@ def _billing(env: Mapping[str, str], name: str) -> dict:
     sim = env.get("SHOPIFY_BILLING_SIM_URL", "")
     return {
         "BILLING_TEST": name != "production",
-        "BILLING_CURRENCY": (env.get("BILLING_CURRENCY") or "USD").upper()[:3],
+        "BILLING_CURRENCY": _currency(env.get("BILLING_CURRENCY") or "USD"),
         "BILLING_PACKS": _packs(env.get("BILLING_PACKS", "")),
         "BILLING_PLAN_NAME": env.get("BILLING_PLAN_NAME") or "Astronote Monthly",
         "BILLING_PLAN_PRICE_CENTS": _money(env, "BILLING_PLAN_PRICE", "29.00"),
