@@ -50,8 +50,10 @@ def register_blueprints(app: Flask) -> None:
         links,
         provider_callbacks,
         public,
+        reports,
         settings,
         submissions,
+        templates,
         webhooks,
     )
 
@@ -71,6 +73,8 @@ def register_blueprints(app: Flask) -> None:
         provider_callbacks,
         public,
         links,
+        reports,
+        templates,
     ):
         app.register_blueprint(module.bp)
     # The development sign-in exists only in development; production never registers it.

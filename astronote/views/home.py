@@ -1,14 +1,16 @@
-"""App home (the admin's landing page) and the App Bridge session-token bounce page."""
+"""App home: the dashboard for a period (getting started for a new shop), and the App
+Bridge session-token bounce page."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, render_template, request, send_from_directory
 
 from astronote.auth import load_shop
+from astronote.errors import ValidationFailed
 from astronote.htmx import render
 from astronote.integrations.shopify.session_tokens import is_shop_domain
-from astronote.services.contacts import counts as contact_counts
 from astronote.services.contacts import csv_import as contact_import
+from astronote.services.reports import pages
 
 bp = Blueprint("home", __name__)
 
@@ -38,8 +40,12 @@ def index():
     failure = load_shop()
     if failure is not None:
         return failure
-    return render(
-        "home/index.html",
-        totals=contact_counts.totals(g.shop.id),
-        imports=contact_import.recent_imports(g.shop, limit=3),
-    )
+    imports = contact_import.recent_imports(g.shop, limit=3)
+    try:
+        page = pages.dashboard(g.shop, request.args)
+    except ValidationFailed as exc:
+        page = pages.dashboard(g.shop, {})  # the default period; the form shows the errors
+        return render(
+            "home/index.html", status=400, page=page, errors=exc.field_errors, imports=imports
+        )
+    return render("home/index.html", page=page, errors={}, imports=imports)

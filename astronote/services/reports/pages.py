@@ -1,0 +1,155 @@
+"""What the dashboard and the report pages show, assembled from the rollup reads.
+
+Views call one function here per page; the bench calls the same functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from astronote.errors import ValidationFailed
+from astronote.extensions import db
+from astronote.models import Automation, Campaign, Shop
+from astronote.services import credits
+from astronote.services.automations.catalogue import FLOWS
+from astronote.services.contacts import counts as contact_counts
+from astronote.services.messaging import inbox
+from astronote.services.reports import charts, periods, queries
+from astronote.services.reports.figures import Figures, money_plain
+from astronote.services.scoped import get_owned
+
+LATEST_CAMPAIGNS = 5
+LIST_LIMIT = 100
+
+
+@dataclass
+class ReportPage:
+    period: periods.Period
+    totals: Figures
+    charts: list[charts.Chart]
+    rows: list[queries.SourceRow] = field(default_factory=list)
+    sort: str = "last_day"
+    descending: bool = True
+    kind: str = ""
+    source: Campaign | Automation | None = None
+    title: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _charts(shop: Shop, period, kind=None, source_id=None) -> list[charts.Chart]:
+    """Messages and clicks per day, and revenue per day: the same series the table holds."""
+    daily = queries.series(shop.id, period, kind, source_id)
+    days = [d for d, _ in daily]
+    messages = charts.line_chart(
+        "messages-chart",
+        "Messages and clicks per day",
+        days,
+        {
+            "Sent": [f.sent for _, f in daily],
+            "Delivered": [f.delivered for _, f in daily],
+            "Failed": [f.failed for _, f in daily],
+            "Unique clicks": [f.unique_clicks for _, f in daily],
+        },
+        zone=shop.timezone,
+        y_title="Messages",
+    )
+    revenue = charts.line_chart(
+        "revenue-chart",
+        f"Attributed revenue per day ({shop.currency})",
+        days,
+        {"Revenue": [float(money_plain(f.revenue, shop.currency)) for _, f in daily]},
+        zone=shop.timezone,
+        y_title=f"Revenue ({shop.currency})",
+        fmt=lambda v: f"{v:,.2f}",
+        integers=False,
+        first_style=2,
+    )
+    return [messages, revenue]
+
+
+def period_of(shop: Shop, args, kind=None, source_id=None) -> periods.Period:
+    first = None
+    if args.get("period") == "all":
+        first = queries.first_day(shop.id, kind, source_id)
+    return periods.parse(args, shop.timezone, first)
+
+
+def dashboard(shop: Shop, args) -> ReportPage:
+    """The home page: the period's figures and charts, latest campaigns, unread replies."""
+    period = period_of(shop, args)
+    latest = list(
+        db.session.execute(
+            select(Campaign)
+            .where(Campaign.shop_id == shop.id)
+            .order_by(Campaign.id.desc())
+            .limit(LATEST_CAMPAIGNS)
+        ).scalars()
+    )
+    figures = queries.campaign_totals(shop.id, [c.id for c in latest])
+    contacts = contact_counts.totals(shop.id)
+    return ReportPage(
+        period,
+        queries.totals(shop.id, period),
+        _charts(shop, period),
+        extra={
+            "latest": [(c, figures.get(c.id) or Figures()) for c in latest],
+            "unread": inbox.unread_total(shop),
+            "balance": credits.balance(shop.id),
+            "contacts": contacts,
+            "new_shop": contacts["all"] == 0 or queries.first_day(shop.id) is None,
+        },
+    )
+
+
+def parse_list(args) -> tuple[str, bool, str]:
+    """Sorting and the kind filter of the reports list; unknown values are field errors."""
+    errors = {}
+    sort = args.get("sort") or "last_day"
+    if sort not in queries.SORTS:
+        errors["sort"] = "Sort by one of the table's columns."
+    direction = args.get("dir") or "desc"
+    if direction not in ("asc", "desc"):
+        errors["dir"] = "Sort ascending (asc) or descending (desc)."
+    kind = args.get("kind") or ""
+    if kind not in queries.KINDS:
+        errors["kind"] = "Show campaigns, flows, or both."
+    if errors:
+        raise ValidationFailed(errors)
+    return sort, direction == "desc", kind
+
+
+def report_list(shop: Shop, args) -> ReportPage:
+    period = period_of(shop, args)
+    sort, descending, kind = parse_list(args)
+    rows = queries.sources(shop.id, period, sort, descending, kind, LIST_LIMIT)
+    page = ReportPage(
+        period, queries.totals(shop.id, period, kind or None), _charts(shop, period, kind or None)
+    )
+    page.rows, page.sort, page.descending, page.kind = rows, sort, descending, kind
+    return page
+
+
+def source_report(shop: Shop, kind: str, source_id: int, args) -> ReportPage:
+    """One campaign's or flow's report; another shop's id is not found (404)."""
+    if kind == "campaign":
+        source = get_owned(Campaign, shop.id, source_id, "campaign")
+        title = source.name
+    else:
+        source = get_owned(Automation, shop.id, source_id, "flow")
+        title = FLOWS[source.flow].title if source.flow in FLOWS else source.flow
+    args = args if args.get("period") else {**args, "period": "all"}
+    period = period_of(shop, args, kind, source_id)
+    page = ReportPage(
+        period,
+        queries.totals(shop.id, period, kind, source_id),
+        _charts(shop, period, kind, source_id),
+    )
+    page.kind, page.source, page.title = kind, source, title
+    return page
+
+
+def campaign_figures(shop_id: int, campaign_id: int) -> Figures:
+    """A campaign's all-time figures (its page shows the same as its report)."""
+    return queries.campaign_totals(shop_id, [campaign_id]).get(campaign_id) or Figures()
