@@ -53,7 +53,6 @@ def register_blueprints(app: Flask) -> None:
         reports,
         settings,
         submissions,
-        templates,
         webhooks,
     )
 
@@ -74,7 +73,6 @@ def register_blueprints(app: Flask) -> None:
         public,
         links,
         reports,
-        templates,
     ):
         app.register_blueprint(module.bp)
     # The development sign-in exists only in development; production never registers it.
