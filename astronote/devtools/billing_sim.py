@@ -80,6 +80,8 @@ class BillingSim:
                 return {"appPurchaseOneTimeCreate": self._create_purchase(shop, variables)}
             if "appSubscriptionCreate" in query:
                 return {"appSubscriptionCreate": self._create_subscription(shop, variables)}
+            if "appSubscriptionCancel" in query:
+                return {"appSubscriptionCancel": self._cancel(shop, variables)}
             if "appUsageRecordCreate" in query:
                 return {"appUsageRecordCreate": self._usage_record(shop, variables)}
             if "currentAppInstallation" in query:
@@ -178,6 +180,17 @@ class BillingSim:
             subscription["warned"] = True
             self.send("app_subscriptions/approaching_capped_amount", subscription)
         return {"appUsageRecord": copy.deepcopy(record), "userErrors": []}
+
+    def _cancel(self, shop: str, v: dict) -> dict:
+        subscription = self.subscriptions.get(v.get("id") or "")
+        if subscription is None or subscription["shop"] != shop:
+            return {"appSubscription": None, **_errors(["id"], "Subscription not found")}
+        if subscription["status"] not in ("ACTIVE", "FROZEN", "PENDING"):
+            return {"appSubscription": None, **_errors(["id"], "Subscription is not active")}
+        subscription["status"] = "CANCELLED"
+        self.send("app_subscriptions/update", subscription)
+        return {"appSubscription": {"id": subscription["id"], "status": "CANCELLED"},
+                "userErrors": []}  # fmt: skip
 
     def _line_item(self, shop: str, line_id) -> tuple[dict, dict] | None:
         for subscription in self.subscriptions.values():

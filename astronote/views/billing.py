@@ -136,6 +136,19 @@ def plan_return():
     return _came_back(plans.verify_return, "returned_plan")
 
 
+@bp.post("/plan/cancel")
+def cancel_plan():
+    if request.form.get("confirm") != "yes":
+        return _page(422, notice=("critical", "Tick the box to confirm the cancellation."))
+    try:
+        with unit_of_work():
+            plans.cancel(g.shop)
+    except (AdminApiError, ShopNotConnected) as exc:
+        log.warning("plan cancellation for %s failed: %s", g.shop.shop_domain, exc)
+        return _page(502, notice=("critical", "Shopify did not answer; the plan is unchanged."))
+    return _page(notice=("success", "Plan cancelled. Credits you have stay yours."))
+
+
 @bp.post("/topup")
 def top_up():
     try:

@@ -191,3 +191,17 @@ def test_a_plan_waiting_for_approval_can_be_started_again_and_goes_stale(merchan
     db.session.commit()
     page = merchant.get("/billing/").get_data(as_text=True)
     assert 'id="plan-pending"' not in page and 'id="subscribe"' in page
+
+
+def test_merchant_cancels_the_plan_and_keeps_the_credits(merchant, sim, on_plan, db):
+    merchant.post("/billing/settings", {"low_balance_threshold": "10", "auto_topup": "on"})
+    refused = merchant.post("/billing/plan/cancel")  # not confirmed
+    assert refused.status_code == 422 and _plan(db).status == "active"
+    page = merchant.post("/billing/plan/cancel", {"confirm": "yes"})
+    assert page.status_code == 200 and "Plan cancelled" in page.get_data(as_text=True)
+    assert sim.subscriptions[on_plan]["status"] == "CANCELLED"
+    assert _plan(db).status == "cancelled" and _available(merchant.shop) == 2500
+    assert db.session.get(BillingSettings, merchant.shop.id).auto_topup is False
+    assert sim.outbox[-1].topic == "app_subscriptions/update"
+    assert merchant.post("/billing/plan/cancel", {"confirm": "yes"}).status_code == 404
+    assert 'id="subscribe"' in merchant.get("/billing/").get_data(as_text=True)

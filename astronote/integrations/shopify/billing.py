@@ -53,6 +53,15 @@ mutation AppUsageRecordCreate(
 }
 """
 
+SUBSCRIPTION_CANCEL = """
+mutation AppSubscriptionCancel($id: ID!, $prorate: Boolean) {
+  appSubscriptionCancel(id: $id, prorate: $prorate) {
+    appSubscription { id status }
+    userErrors { field message }
+  }
+}
+"""
+
 ONE_TIME_PURCHASES = """
 query OneTimePurchases($first: Int!, $after: String) {
   currentAppInstallation {
@@ -192,6 +201,13 @@ def create_usage_record(
     }
     data = client.execute(shop, token, USAGE_RECORD_CREATE, variables)
     return raise_for_user_errors(data.get("appUsageRecordCreate"))["appUsageRecord"]["id"]
+
+
+def cancel_subscription(client: AdminApiClient, shop: str, token: str, gid: str) -> str:
+    """Cancel the plan now (no proration: its included credits were granted); its status."""
+    data = client.execute(shop, token, SUBSCRIPTION_CANCEL, {"id": gid, "prorate": False})
+    payload = raise_for_user_errors(data.get("appSubscriptionCancel"))
+    return str((payload.get("appSubscription") or {}).get("status") or "").upper()
 
 
 def _pages(client: AdminApiClient, shop: str, token: str, query: str, field: str):

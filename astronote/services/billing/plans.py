@@ -17,7 +17,7 @@ from sqlalchemy import or_, select, update
 from astronote.errors import AstronoteError, NotFound, ValidationFailed
 from astronote.extensions import db
 from astronote.integrations.shopify import billing as api
-from astronote.models import BillingSubscription, Shop, now_utc
+from astronote.models import BillingSettings, BillingSubscription, Shop, now_utc
 from astronote.services import credits
 from astronote.services.billing import gateway
 
@@ -83,6 +83,24 @@ def subscribe(shop: Shop) -> str:
     )
     db.session.flush()
     return created.confirmation_url
+
+
+def cancel(shop: Shop) -> BillingSubscription:
+    """The merchant cancels the plan: Shopify stops billing it now (credits already granted
+    stay), and automatic top-ups stop with it. Flush only."""
+    plan = current(shop.id)
+    if plan is None or plan.status not in ("active", "frozen"):
+        raise NotFound("There is no plan to cancel.")
+    gid = plan.shopify_id
+    status = gateway.call(
+        shop, lambda client, token: api.cancel_subscription(client, shop.shop_domain, token, gid)
+    )
+    plan.status = (status or "CANCELLED").lower()
+    settings = db.session.get(BillingSettings, shop.id)
+    if settings is not None:
+        settings.auto_topup = False
+    db.session.flush()
+    return plan
 
 
 def _owned(shop: Shop, gid: str, lock: bool = False) -> BillingSubscription | None:
