@@ -109,3 +109,25 @@ def test_confirm_page_warns_before_a_campaign_would_fail_or_fall_below_the_alert
     body = client.get(f"/campaigns/{campaign.id}/send", headers=headers).get_data(as_text=True)
     assert "would fail to start" not in body and 'id="below-threshold"' in body
     assert "32 credits are left" in body
+
+
+def test_a_stale_send_is_charged_its_price_and_a_system_reply_nothing(funded, db):  # noqa: F811
+    from datetime import timedelta
+
+    from astronote.models import now_utc
+    from astronote.services.sending import batches
+
+    credits.reserve(funded.id, 3, "hold-for-gb")
+    old = now_utc() - timedelta(hours=1)
+    common = dict(shop_id=funded.id, status="submitting", claimed_at=old, claim_token="t",
+                  segments=1, body="x")  # fmt: skip
+    db.session.add_all([
+        Message(kind="campaign", phone=GB[0], credits=3, **common),
+        Message(kind="kw:stop", phone=US[0], credits=1, **common),
+    ])  # fmt: skip
+    db.session.commit()
+    before = credits.balance(funded.id)
+    assert batches.reclaim_stale(timedelta(minutes=5)) == (0, 2)
+    after = credits.balance(funded.id)
+    assert (after.available, after.reserved) == (before.available, before.reserved - 3)
+    assert credits.ledger_totals(funded.id) == after

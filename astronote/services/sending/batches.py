@@ -169,6 +169,7 @@ def reclaim_stale(older_than) -> tuple[int, int]:
             # What the row costs: its price when queued (NULL on rows older than 0010).
             func.coalesce(table.c.credits, table.c.segments).label("cost"),
             table.c.claim_token,
+            table.c.kind,
         )
         .where(table.c.status == MessageStatus.SUBMITTING, table.c.claimed_at < cutoff)
         .limit(10_000)
@@ -181,7 +182,9 @@ def reclaim_stale(older_than) -> tuple[int, int]:
                 status=MessageStatus.UNKNOWN, error="worker stopped before the provider answered"
             )
         ).rowcount
-        if marked and row.cost:  # we may have been billed, as for any unknown outcome
+        # We may have been billed, as for any unknown outcome; a system reply (STOP, HELP)
+        # reserved nothing and is never charged (sending/single.py).
+        if marked and row.cost and not row.kind.startswith("kw:"):
             # keyed by the chunk too: a row resent later is a new charge, not a replay
             key = f"unknown:{row.claim_token}:{row.id}"
             credits.consume(row.shop_id, row.cost, key, row.campaign_id)
