@@ -123,3 +123,17 @@ def test_quiet_hours_then_morning_sends_it(client, sim, flows, quiet, read):
         sweep_waiting_messages()
         sweep_waiting_messages()
     assert len(texts_to(sim, PHONE)) == 1
+
+
+def test_double_opt_in_welcomes_after_the_yes_not_before(client, sim, flows, funded, db):
+    flows("welcome")
+    funded.double_opt_in = True
+    db.session.add(ShopSenderNumber(number="+14155550000", shop_id=funded.id))
+    db.session.commit()
+    assert _opt_in(client, funded).status_code == 200
+    [confirm] = texts_to(sim, PHONE)
+    assert "Reply YES" in confirm
+    body = {"from": PHONE, "to": "+14155550000", "text": "YES"}
+    assert client.post("/webhooks/mitto/inbound", json=body).status_code == 200
+    welcomes = [t for t in texts_to(sim, PHONE) if t.startswith("Welcome to Alpha")]
+    assert len(welcomes) == 1
