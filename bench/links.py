@@ -70,6 +70,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--codes", type=int, default=5_000)
     parser.add_argument("--flush-seconds", type=float, default=1.0, help="LINK_FLUSH_SECONDS")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="scheduling priority of the bench and all it starts (PostgreSQL, gunicorn, "
+        "wrk), e.g. -10 on a machine shared with other work (root only below 0)",
+    )
     parser.add_argument("--out", action="store_true", help="write docs/PERFORMANCE.md")
     return parser.parse_args(argv)
 
@@ -244,7 +251,7 @@ def report(args, result: dict) -> str:
     command = (
         f"python bench/links.py --seconds {args.seconds} --rounds {args.rounds} "
         f"--connections {args.connections} --messages {args.messages} --codes {args.codes} "
-        f"--flush-seconds {args.flush_seconds:g}"
+        f"--flush-seconds {args.flush_seconds:g}" + (f" --nice {args.nice}" if args.nice else "")
     )
     headers = ["endpoint", "requests/s", "p50 ms", "p99 ms", "CPU µs/request", "errors"]
     table = common.table(headers, rows)
@@ -254,9 +261,10 @@ Measured {time.strftime("%Y-%m-%d")} on {common.machine()}; `{command}`
 access log on), wrk on 127.0.0.1 (1 thread, {args.connections} keep-alive connections,
 an iPhone Safari agent, {args.codes:,} codes over {args.messages:,} messages), PostgreSQL on the
 same 2 cores (load average over the run, other work on the machine included:
-{result["load"]:.1f}). {args.rounds} pairs of {args.seconds} s runs, bare and links alternating;
-medians. CPU is gunicorn's and PostgreSQL's, from /proc, over each run and the 2 s
-after it (the buffered clicks of a run are written then).
+{result["load"]:.1f}; the bench and all it starts at nice {args.nice}).
+{args.rounds} pairs of {args.seconds} s runs, bare and links alternating; medians.
+CPU is gunicorn's and PostgreSQL's, from /proc, over each run and the 2 s after it
+(the buffered clicks of a run are written then).
 
 {table}
 
@@ -286,6 +294,8 @@ def main(argv=None) -> int:
     if not shutil.which("wrk"):
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
+    if args.nice:
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # inherited by every child started
     workdir = Path(tempfile.mkdtemp(prefix="astronote-bench-links-"))
     server = start_postgres(workdir / "pg")
     children = Children(workdir)
