@@ -53,6 +53,7 @@ def register_blueprints(app: Flask) -> None:
         reports,
         settings,
         submissions,
+        templates,
         webhooks,
     )
 
@@ -73,6 +74,7 @@ def register_blueprints(app: Flask) -> None:
         public,
         links,
         reports,
+        templates,
     ):
         app.register_blueprint(module.bp)
     # The development sign-in exists only in development; production never registers it.

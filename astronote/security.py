@@ -14,9 +14,22 @@ from werkzeug.routing import BaseConverter
 SHOPIFY_ADMIN = "https://admin.shopify.com"
 # Signed callbacks: their views verify the raw body first and handle NUL per item.
 RAW_BODY_BLUEPRINTS = frozenset({"provider_callbacks", "webhooks"})
-# Admin pages show contacts, replies and exports: no shared or browser cache may keep them.
+# Admin pages show contacts, replies, exports and shop figures: no shared or browser
+# cache may keep them. (The public /l/ redirect sets its own headers.)
 PERSONAL_DATA_BLUEPRINTS = frozenset(
-    {"home", "campaigns", "contacts", "imports", "inbox", "settings", "submissions"}
+    {
+        "home",
+        "campaigns",
+        "automations",
+        "contacts",
+        "imports",
+        "inbox",
+        "settings",
+        "submissions",
+        "billing",
+        "reports",
+        "message_templates",
+    }
 )
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 

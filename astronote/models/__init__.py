@@ -35,6 +35,7 @@ from astronote.models.contact_import import (
     ImportStatus,
 )
 from astronote.models.credit import CreditBalance, CreditLedgerEntry, LedgerKind
+from astronote.models.flow_stats import RUN_OUTCOME_INDEX
 from astronote.models.inbound import InboundMessage, ShopSenderNumber, StorefrontSubmission
 from astronote.models.link import LinkClick, LinkSet, LinkSourceStats, MessageClick
 from astronote.models.report import ReportDaily
@@ -47,6 +48,7 @@ from astronote.models.shopify import (
     Order,
     WebhookEvent,
 )
+from astronote.models.template import LibraryTemplateUse, MessageTemplate
 
 __all__ = [
     "FINAL_PURCHASE_STATES",
@@ -62,6 +64,7 @@ __all__ = [
     "ShopSenderNumber",
     "StorefrontSubmission",
     "FINAL_STATES",
+    "RUN_OUTCOME_INDEX",
     "PENDING_STATES",
     "Campaign",
     "CampaignStatus",
@@ -71,6 +74,8 @@ __all__ = [
     "LinkClick",
     "LinkSet",
     "LinkSourceStats",
+    "LibraryTemplateUse",
+    "MessageTemplate",
     "MessageClick",
     "ReportDaily",
     "Message",

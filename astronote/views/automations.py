@@ -10,9 +10,8 @@ from astronote.htmx import redirect_to, render, toast
 from astronote.services.automations import editor, settings
 from astronote.services.automations import stats as flow_stats
 from astronote.services.automations.catalogue import FLOWS
-from astronote.services.credits import InsufficientCredits
-from astronote.tasks import enqueue_safely
-from astronote.tasks.campaigns import send_single
+from astronote.services.templates import saved as template_uses
+from astronote.views.test_sends import test_send_reply
 from astronote.views.unit_of_work import unit_of_work
 
 bp = Blueprint("automations", __name__, url_prefix="/automations")
@@ -96,6 +95,7 @@ def update(flow_key: str):
     try:
         with unit_of_work():
             settings.save(g.shop, flow_key, settings.parse(flow, request.form))
+            template_uses.count_use(g.shop, request.form.get("template"))
     except ValidationFailed as exc:
         return _editor_page(flow_key, request.form, exc.field_errors, status=422)
     target = url_for("automations.edit", flow_key=flow_key)
@@ -112,14 +112,4 @@ def preview(flow_key: str):
 def test_send(flow_key: str):
     flow = settings.flow_or_404(flow_key)
     url = url_for("automations.test_send", flow_key=flow_key)
-    context = {"form": request.form, "test_url": url}
-    try:
-        with unit_of_work():
-            message = editor.queue_test(g.shop, flow, request.form)
-    except (ValidationFailed, InsufficientCredits) as exc:
-        errors = getattr(exc, "field_errors", None) or {"test_phone": exc.message}
-        return render("campaigns/_test_send.html", status=exc.status, errors=errors, **context)
-    enqueue_safely(send_single, message.id)
-    segments = f"{message.segments} segment" + ("" if message.segments == 1 else "s")
-    sent = f"Test message on its way to {message.phone} ({segments})."
-    return render("campaigns/_test_send.html", errors={}, sent=sent, **context)
+    return test_send_reply(lambda: editor.queue_test(g.shop, flow, request.form), url)

@@ -14,9 +14,11 @@ from astronote.services.campaigns import lifecycle as campaigns
 from astronote.services.campaigns import stats as campaign_stats
 from astronote.services.credits import InsufficientCredits
 from astronote.services.sending import provider, throttle
+from astronote.services.templates import saved as template_uses
 from astronote.tasks import enqueue_safely
-from astronote.tasks.campaigns import fan_out, send_single, start_scheduled
+from astronote.tasks.campaigns import fan_out, start_scheduled
 from astronote.views.paging import after_cursor
+from astronote.views.test_sends import test_send_reply
 from astronote.views.unit_of_work import unit_of_work
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
@@ -72,6 +74,7 @@ def _save(campaign=None):
         with unit_of_work():
             draft = composer.parse_compose(g.shop, request.form, intent)
             campaign = campaigns.save(g.shop, draft, campaign)
+            template_uses.count_use(g.shop, request.form.get("template"))
     except ValidationFailed as exc:
         return _compose_page(campaign, request.form, exc.field_errors, status=422)
     if intent == "review":
@@ -211,17 +214,8 @@ def resend_not_sent(campaign_id: int):
 
 
 def _test_send(body, discount, test_url: str):
-    context = {"form": request.form, "test_url": test_url}
-    try:
-        with unit_of_work():
-            message = composer.queue_test(g.shop, body, discount, request.form.get("test_phone"))
-    except (ValidationFailed, InsufficientCredits) as exc:
-        errors = getattr(exc, "field_errors", None) or {"test_phone": exc.message}
-        return render("campaigns/_test_send.html", status=exc.status, errors=errors, **context)
-    enqueue_safely(send_single, message.id)
-    segments = f"{message.segments} segment" + ("" if message.segments == 1 else "s")
-    sent = f"Test message on its way to {message.phone} ({segments})."
-    return render("campaigns/_test_send.html", errors={}, sent=sent, **context)
+    phone = request.form.get("test_phone")
+    return test_send_reply(lambda: composer.queue_test(g.shop, body, discount, phone), test_url)
 
 
 @bp.post("/test-send")

@@ -10,17 +10,14 @@ from __future__ import annotations
 import phonenumbers
 from werkzeug.datastructures import MultiDict
 
-from astronote.errors import ValidationFailed
 from astronote.models import Automation, Message, Shop
 from astronote.services import credits
 from astronote.services.automations.catalogue import Flow
 from astronote.services.automations.settings import DELAY_BOUNDS, delay_in_unit
 from astronote.services.billing import pricing
-from astronote.services.contacts import editing as contacts
-from astronote.services.contacts.phones import InvalidPhone, normalize_phone
+from astronote.services.campaigns import composer
 from astronote.services.messaging import rendering
 from astronote.services.messaging.segments import count_segments
-from astronote.services.sending import single as single_send
 
 SAMPLE_FIRST, SAMPLE_LAST = "Alex", "Morgan"
 
@@ -41,6 +38,7 @@ def with_default_copy(flow: Flow, form) -> MultiDict:
     """The form as typed, with the message back to the catalogue's copy (not saved yet)."""
     reset = MultiDict(form)
     reset["body"] = flow.default_body
+    reset.pop("template", None)  # the catalogue's copy, not a template's: no use to count
     return reset
 
 
@@ -99,26 +97,11 @@ def preview(shop: Shop, flow: Flow, form) -> dict:
 
 def queue_test(shop: Shop, flow: Flow, form) -> Message:
     """One test of the message as typed, with the flow's sample values; caller commits."""
-    body = rendering.normalise_body(form.get("body"))
-    discount = (form.get("discount_code") or "").strip() or None
-    empty = "Write the message first."
-    if problem := rendering.body_problem(body, empty=empty, extra=flow.event_variables):
-        raise ValidationFailed({"body": problem})
-    if problem := rendering.discount_problem(discount):
-        raise ValidationFailed({"discount_code": problem})
-    try:
-        phone = normalize_phone(form.get("test_phone"), shop.default_region)
-    except InvalidPhone as exc:
-        raise ValidationFailed({"test_phone": str(exc)}) from None
-    contact = contacts.by_phone(shop, phone)
-    if contact is None:
-        raise ValidationFailed(
-            {"test_phone": f"No contact has the number {phone}. Add it as a subscribed contact."}
-        )
-    context = dict(flow.sample)
-    try:
-        return single_send.queue_single(
-            shop, contact, body, "test", discount_code=discount, context=context
-        )
-    except ValidationFailed as exc:
-        raise ValidationFailed({"test_phone": " ".join(exc.field_errors.values())}) from None
+    return composer.queue_test(
+        shop,
+        form.get("body"),
+        form.get("discount_code"),
+        form.get("test_phone"),
+        extra=flow.event_variables,
+        context=dict(flow.sample),
+    )

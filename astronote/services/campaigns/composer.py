@@ -159,10 +159,21 @@ def confirmation(shop: Shop, campaign: Campaign) -> dict:
     }
 
 
-def queue_test(shop: Shop, body: str, discount: str | None, raw_phone: str | None) -> Message:
-    """Reserve and queue one test message to a subscribed contact; caller commits, enqueues."""
+def queue_test(
+    shop: Shop,
+    body: str,
+    discount: str | None,
+    raw_phone: str | None,
+    extra: tuple[str, ...] = (),
+    context: dict[str, str] | None = None,
+) -> Message:
+    """Reserve and queue one test message to a subscribed contact; caller commits, enqueues.
+
+    A flow's test passes its trigger placeholders (`extra`) and their sample values
+    (`context`), so the test reads as the real message will."""
     body, discount = rendering.normalise_body(body), (discount or "").strip() or None
-    if problem := rendering.body_problem(body, empty="Write the message first."):
+    empty = "Write the message first."
+    if problem := rendering.body_problem(body, empty=empty, extra=extra):
         raise ValidationFailed({"body": problem})
     if problem := rendering.discount_problem(discount):
         raise ValidationFailed({"discount_code": problem})
@@ -176,7 +187,9 @@ def queue_test(shop: Shop, body: str, discount: str | None, raw_phone: str | Non
             {"test_phone": f"No contact has the number {phone}. Add it as a subscribed contact."}
         )
     try:
-        return single_send.queue_single(shop, contact, body, "test", discount_code=discount)
+        return single_send.queue_single(
+            shop, contact, body, "test", discount_code=discount, context=context
+        )
     except ValidationFailed as exc:
         raise ValidationFailed({"test_phone": " ".join(exc.field_errors.values())}) from None
 
