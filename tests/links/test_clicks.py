@@ -177,3 +177,32 @@ def test_a_batch_that_keeps_failing_is_dropped_not_retried_forever(
     _open(client, codes[second.id][0])
     assert clicks.buffer().flush() == 1  # only the new click: the failing batch is gone
     assert stats.totals(shop.id, links.CAMPAIGN, campaign.id) == (1, 1)
+
+
+def test_clicks_reach_the_reports_daily_rollup_on_the_shops_day(app, client, db, shop, sent):
+    """Clicks on the click's day in the shop's zone, a unique click on the first click's."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import select
+
+    from astronote.models import ReportDaily
+
+    campaign, (first, second, _), codes = sent
+    zone = ZoneInfo(shop.timezone)
+    before = datetime.now(zone).date()
+    for code in (codes[first.id][0], codes[first.id][1], codes[second.id][0]):
+        _open(client, code)
+    clicks.buffer().flush()
+    _open(client, codes[first.id][0])  # a later click: a click, not a unique one
+    clicks.buffer().flush()
+    days = {before, datetime.now(zone).date()}  # a run across the shop's midnight: either
+    rows = db.session.execute(
+        select(ReportDaily.day, ReportDaily.clicks, ReportDaily.unique_clicks).where(
+            ReportDaily.shop_id == shop.id,
+            ReportDaily.source_kind == "campaign",
+            ReportDaily.source_id == campaign.id,
+        )
+    ).all()
+    assert {r.day for r in rows} <= days
+    assert (sum(r.clicks for r in rows), sum(r.unique_clicks for r in rows)) == (4, 2)

@@ -1,4 +1,5 @@
-"""One batch of clicks in a few set-based statements: the raw rows and both rollups.
+"""One batch of clicks in a few set-based statements: the raw rows, the per-message and
+per-source rollups, and the reports' daily rollup.
 
 Unique clicks are decided by the database, not by a read before the write: the
 per-message upsert returns each row's new total, and a total equal to this batch's
@@ -16,6 +17,7 @@ from sqlalchemy import BigInteger, Integer, String, select, text, true
 from astronote.extensions import db
 from astronote.models import LinkClick, LinkSourceStats, Message, MessageClick, now_utc
 from astronote.models.base import UTCDateTime
+from astronote.services.reports import rollups as daily
 from astronote.services.sql import in_list, insert, on_postgres, values_table
 
 if TYPE_CHECKING:
@@ -138,6 +140,23 @@ def _per_source(clicks: list[Click], first: set[int]) -> None:
     db.session.execute(statement, rows)  # a handful of rows: executemany of one statement
 
 
+def _day_row(c: Click, **counter: int) -> dict:
+    return dict(
+        shop_id=c.shop_id, at=c.at, source_kind=c.source_kind, source_id=c.source_id, **counter
+    )
+
+
+def _per_day(clicks: list[Click], first: set[int]) -> None:
+    """The reports' daily rollup (services/reports): clicks on the click's local day, a
+    unique click on the day of the message's first click (its earliest in the batch)."""
+    earliest: dict[int, Click] = {}
+    for c in sorted((c for c in clicks if c.message_id in first), key=lambda c: c.at):
+        earliest.setdefault(c.message_id, c)
+    rows = [_day_row(c, clicks=1) for c in clicks]
+    rows += [_day_row(c, unique_clicks=1) for c in earliest.values()]
+    daily.bump_many(rows)
+
+
 def write(batch: list[Click]) -> int:
     """Write a batch of clicks and its rollups in the caller's transaction (it commits)."""
     if on_postgres():
@@ -154,4 +173,5 @@ def write(batch: list[Click]) -> int:
         db.session.execute(_insert_from(LinkClick.__table__, "c", CLICK_COLUMNS, part))
     first = _per_message(clicks, contacts)
     _per_source(clicks, first)
+    _per_day(clicks, first)
     return len(clicks)
