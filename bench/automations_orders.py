@@ -59,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="huey_consumer `worker` processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker process")
     parser.add_argument("--replay", type=int, default=0, help="deliveries replayed (default N/10)")
-    parser.add_argument("--timeout", type=float, default=0, help="seconds (default 300 + N/20)")
+    parser.add_argument("--timeout", type=float, default=0, help="seconds (default 900 + N/10)")
     parser.add_argument("--out", default="auto", help="doc to write; 'none' to skip")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
@@ -208,7 +208,7 @@ class Bench:
         return ["scheduler-1"]
 
     def wait_sent(self, count: int, started_at: float, names: list[str]) -> None:
-        timeout = self.args.timeout or 300 + count / 20
+        timeout = self.args.timeout or 900 + count / 10
         deadline, next_report = time.monotonic() + timeout, time.monotonic() + 15
         with psycopg.connect(self.stack.pg.conninfo, autocommit=True) as conn:
             while True:

@@ -69,7 +69,7 @@ ON_CONFLICT = " ON CONFLICT (shop_id, flow, trigger_key, step) DO NOTHING"
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (median reported)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (median reported)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 50k contacts, 1 round")
     parser.add_argument("--out", default="auto", help="doc to write; 'none' to skip")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
