@@ -15,6 +15,7 @@ from astronote.models import Contact, InboundMessage, Message, ShopSenderNumber,
 from astronote.services import credits
 from astronote.services.messaging import inbox
 from astronote.services.sending import quiet_hours
+from astronote.views import NAV_ITEMS
 from tests.conftest import bearer
 from tests.sending import conftest as sending
 
@@ -130,7 +131,8 @@ def test_list_shows_conversations_newest_first_with_unread_counts(
     assert inbox.unread_total(shop) == 3
     # the nav offers the inbox between Campaigns and Settings
     nav = re.findall(r'<s-link href="/(\w+)"', body)  # embedded: App Bridge's nav menu
-    assert nav == ["contacts", "campaigns", "inbox", "submissions", "settings"]
+    assert len(nav) == len(NAV_ITEMS) and "inbox" in nav
+    assert nav.index("campaigns") < nav.index("inbox") < nav.index("settings")
 
 
 def test_latest_message_may_be_ours(client, doc_auth, db, shop, people):
