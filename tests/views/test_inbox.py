@@ -130,7 +130,7 @@ def test_list_shows_conversations_newest_first_with_unread_counts(
     assert "Quiet" not in body and "From a stranger" not in body
     assert inbox.unread_total(shop) == 3
     # the nav offers the inbox between Campaigns and Settings
-    nav = re.findall(r'<s-link href="/(\w+)"', body)  # embedded: App Bridge's nav menu
+    nav = re.findall(r'<s-link href="/(\w+)/?"', body)  # embedded: App Bridge's nav menu
     assert len(nav) == len(NAV_ITEMS) and "inbox" in nav
     assert nav.index("campaigns") < nav.index("inbox") < nav.index("settings")
 
