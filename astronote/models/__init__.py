@@ -38,7 +38,7 @@ from astronote.models.credit import CreditBalance, CreditLedgerEntry, LedgerKind
 from astronote.models.flow_stats import RUN_OUTCOME_INDEX
 from astronote.models.inbound import InboundMessage, ShopSenderNumber, StorefrontSubmission
 from astronote.models.link import LinkClick, LinkSet, LinkSourceStats, MessageClick
-from astronote.models.report import ReportDaily
+from astronote.models.report import ReportDaily, ReportMonthly
 from astronote.models.shop import Shop
 from astronote.models.shopify import (
     AbandonedCheckout,
@@ -78,6 +78,7 @@ __all__ = [
     "MessageTemplate",
     "MessageClick",
     "ReportDaily",
+    "ReportMonthly",
     "Message",
     "MessageStatus",
     "UnmatchedDeliveryReport",

@@ -50,6 +50,37 @@ class ReportDaily(Base):
     credits: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
+class ReportMonthly(Base):
+    """The same counters per calendar month (`month`: its first day), kept by database
+    triggers on report_daily (migration 0014), so every write stays one statement.
+
+    Long periods read whole months here and only their ragged edges from report_daily:
+    a shop's two years are ~1,500 rows, not ~36,000. `last_day`: the month's latest day
+    with a row (the reports' "latest activity").
+    """
+
+    __tablename__ = "report_monthly"
+
+    shop_id: Mapped[int] = mapped_column(
+        ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(primary_key=True)
+    source_kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    source_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    last_day: Mapped[date]
+    sent: Mapped[int] = mapped_column(default=0, server_default="0")
+    delivered: Mapped[int] = mapped_column(default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(default=0, server_default="0")
+    clicks: Mapped[int] = mapped_column(default=0, server_default="0")
+    unique_clicks: Mapped[int] = mapped_column(default=0, server_default="0")
+    orders: Mapped[int] = mapped_column(default=0, server_default="0")
+    revenue_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    refunds_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    opt_outs: Mapped[int] = mapped_column(default=0, server_default="0")
+    new_subscribers: Mapped[int] = mapped_column(default=0, server_default="0")
+    credits: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
 COUNTERS = (
     "sent",
     "delivered",

@@ -1,6 +1,6 @@
 """The rollup API and its hooks: a send, a DLR batch, a failure, an opt-out, a subscription."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -171,3 +171,43 @@ def test_backfill_command(app, shop, make_shop, db, rollup):
         args=["astronote", "reports", "backfill", "--shop", "nope.myshopify.com"]
     )
     assert missing.exit_code != 0 and "no shop" in missing.output
+
+
+def test_monthly_rows_follow_every_daily_change(shop, db):
+    """The triggers keep report_monthly equal to report_daily summed by month."""
+    import random
+
+    from astronote.models import ReportMonthly
+    from astronote.services.reports import periods, queries
+
+    rng = random.Random(5)
+    start = date(2025, 11, 20)
+    for _ in range(120):
+        day = start + timedelta(days=rng.randrange(0, 100))
+        kind, source = rng.choice([("campaign", 1), ("campaign", 2), ("flow", 3)])
+        rollups.bump(shop.id, day, kind, source, sent=rng.randint(-2, 9), orders=rng.randint(0, 2))
+    db.session.execute(ReportDaily.__table__.delete().where(ReportDaily.day == date(2025, 12, 3)))
+    db.session.execute(ReportDaily.__table__.update().values(orders=ReportDaily.orders + 1))
+    db.session.commit()
+    daily = db.session.execute(select(ReportDaily)).scalars().all()
+    expected: dict = {}
+    for row in daily:
+        key = (row.day.replace(day=1), row.source_kind, row.source_id)
+        sums = expected.setdefault(key, [0, 0, row.day])
+        sums[0] += row.sent
+        sums[1] += row.orders
+        sums[2] = max(sums[2], row.day)
+    months = db.session.execute(select(ReportMonthly)).scalars().all()
+    found = {(r.month, r.source_kind, r.source_id): [r.sent, r.orders, r.last_day] for r in months}
+    assert {k: v[:2] for k, v in found.items() if v[:2] != [0, 0]} == {
+        k: v[:2] for k, v in expected.items() if v[:2] != [0, 0]
+    }
+    assert all(found[k][2] >= v[2] for k, v in expected.items())
+    whole = periods.Period("custom", start, start + timedelta(days=99))
+    assert queries.totals(shop.id, whole).sent == sum(r.sent for r in daily)
+    listed = {(r.kind, r.source_id): r.figures.orders for r in
+              queries.sources(shop.id, whole, "sent", True)}  # fmt: skip
+    assert listed == {
+        (k, i): sum(r.orders for r in daily if (r.source_kind, r.source_id) == (k, i))
+        for k, i in {(r.source_kind, r.source_id) for r in daily}
+    }

@@ -66,3 +66,24 @@ def test_chart_geometry_axes_and_table():
     one = charts.line_chart("d", "T", days_[:1], {"Sent": [0]}, zone="UTC", y_title="M")
     assert one.lines[0].path.count("M") == 1 and one.y_ticks[-1][1] == "4"
     assert charts.nice_step(10_000_000, True) == 2_500_000
+
+
+@pytest.mark.parametrize(
+    "start, end, edges, months",
+    [
+        ("2026-01-10", "2026-01-20", [("2026-01-10", "2026-01-20")], None),
+        ("2026-01-01", "2026-01-31", [], ("2026-01-01", "2026-01-01")),
+        ("2025-12-15", "2026-03-03", [("2025-12-15", "2025-12-31"), ("2026-03-01", "2026-03-03")],
+         ("2026-01-01", "2026-02-01")),
+        ("2026-02-01", "2026-03-30", [("2026-03-01", "2026-03-30")], ("2026-02-01", "2026-02-01")),
+        ("2026-01-31", "2026-02-27", [("2026-01-31", "2026-02-27")], None),
+    ],
+)  # fmt: skip
+def test_periods_split_into_whole_months_and_edges(start, end, edges, months):
+    from astronote.services.reports.queries import split
+
+    period = periods.Period("custom", date.fromisoformat(start), date.fromisoformat(end))
+    found_edges, found_months = split(period)
+    as_dates = [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in edges]
+    assert found_edges == as_dates
+    assert found_months == (months and tuple(map(date.fromisoformat, months)))

@@ -75,7 +75,9 @@ def _x_positions(count: int) -> list[float]:
     return [LEFT + span * i / (count - 1) for i in range(count)]
 
 
-def _day_label(days: Sequence[date]) -> Callable[[date], str]:
+def _day_label(days: Sequence[date], monthly: bool) -> Callable[[date], str]:
+    if monthly:
+        return lambda d: f"{d:%b %Y}"
     same_year = days[0].year == days[-1].year
     return (lambda d: f"{d:%b %-d}") if same_year else (lambda d: f"{d:%b %-d, %Y}")
 
@@ -91,8 +93,9 @@ def line_chart(
     fmt: Callable[[float], str] = lambda v: f"{int(v):,}",
     integers: bool = True,
     first_style: int = 1,
+    monthly: bool = False,
 ) -> Chart:
-    """Lines over days; `series`: label -> one value per day (up to four series).
+    """Lines over days (or months); `series`: label -> one value per point (up to four).
     Styles series-1..4 (reports.css): the first is a wide pale band the others draw on."""
     xs = _x_positions(len(days)) if days else []
     most = max((max(values, default=0) for values in series.values()), default=0)
@@ -103,7 +106,7 @@ def line_chart(
     def y_of(value: float) -> float:
         return TOP + plot_h * (1 - value / top_value)
 
-    label = _day_label(days) if days else str
+    label = _day_label(days, monthly) if days else str
     lines = []
     for n, (name, values) in enumerate(series.items(), start=first_style):
         points = [(x, y_of(v)) for x, v in zip(xs, values, strict=True)]
@@ -120,9 +123,10 @@ def line_chart(
     every = max(1, math.ceil(len(days) / MAX_X_LABELS))
     x_ticks = [(xs[i], label(days[i])) for i in range(0, len(days), every)]
     y_ticks = [(y_of(step * i), _tick(step * i)) for i in range(Y_STEPS + 1)]
-    headers = [f"Day ({zone})", *series]
+    unit = f"Month ({zone})" if monthly else f"Day ({zone})"
+    row_label = "%B %Y" if monthly else "%a %b %-d, %Y"
     rows = [
-        [f"{d:%a %b %-d, %Y}", *(fmt(values[i]) for values in series.values())]
+        [d.strftime(row_label), *(fmt(values[i]) for values in series.values())]
         for i, d in enumerate(days)
     ]
-    return Chart(chart_id, title, f"Day ({zone})", y_title, lines, y_ticks, x_ticks, headers, rows)
+    return Chart(chart_id, title, unit, y_title, lines, y_ticks, x_ticks, [unit, *series], rows)

@@ -38,13 +38,19 @@ class ReportPage:
     extra: dict = field(default_factory=dict)
 
 
-def _charts(shop: Shop, period, kind=None, source_id=None) -> list[charts.Chart]:
-    """Messages and clicks per day, and revenue per day: the same series the table holds."""
+def _charts(shop: Shop, period, kind=None, source_id=None) -> tuple[list[charts.Chart], Figures]:
+    """Messages and clicks, and revenue, per day or month: the same series the tables
+    hold; and the period's totals, their sum (the series covers the period exactly)."""
     daily = queries.series(shop.id, period, kind, source_id)
+    totals = Figures()
+    for _, figures in daily:
+        totals.add(figures)
     days = [d for d, _ in daily]
+    monthly = queries.monthly(period)
+    per = "month" if monthly else "day"
     messages = charts.line_chart(
         "messages-chart",
-        "Messages and clicks per day",
+        f"Messages and clicks per {per}",
         days,
         {
             "Sent": [f.sent for _, f in daily],
@@ -54,10 +60,11 @@ def _charts(shop: Shop, period, kind=None, source_id=None) -> list[charts.Chart]
         },
         zone=shop.timezone,
         y_title="Messages",
+        monthly=monthly,
     )
     revenue = charts.line_chart(
         "revenue-chart",
-        f"Attributed revenue per day ({shop.currency})",
+        f"Attributed revenue per {per} ({shop.currency})",
         days,
         {"Revenue": [float(money_plain(f.revenue, shop.currency)) for _, f in daily]},
         zone=shop.timezone,
@@ -65,20 +72,21 @@ def _charts(shop: Shop, period, kind=None, source_id=None) -> list[charts.Chart]
         fmt=lambda v: f"{v:,.2f}",
         integers=False,
         first_style=2,
+        monthly=monthly,
     )
-    return [messages, revenue]
+    return [messages, revenue], totals
 
 
-def period_of(shop: Shop, args, kind=None, source_id=None) -> periods.Period:
-    first = None
-    if args.get("period") == "all":
+def period_of(shop: Shop, args, kind=None, source_id=None, first=None) -> periods.Period:
+    if args.get("period") == "all" and first is None:
         first = queries.first_day(shop.id, kind, source_id)
     return periods.parse(args, shop.timezone, first)
 
 
 def dashboard(shop: Shop, args) -> ReportPage:
     """The home page: the period's figures and charts, latest campaigns, unread replies."""
-    period = period_of(shop, args)
+    first = queries.first_day(shop.id)
+    period = period_of(shop, args, first=first)
     latest = list(
         db.session.execute(
             select(Campaign)
@@ -89,16 +97,17 @@ def dashboard(shop: Shop, args) -> ReportPage:
     )
     figures = queries.campaign_totals(shop.id, [c.id for c in latest])
     contacts = contact_counts.totals(shop.id)
+    shown, totals = _charts(shop, period)
     return ReportPage(
         period,
-        queries.totals(shop.id, period),
-        _charts(shop, period),
+        totals,
+        shown,
         extra={
             "latest": [(c, figures.get(c.id) or Figures()) for c in latest],
             "unread": inbox.unread_total(shop),
             "balance": credits.balance(shop.id),
             "contacts": contacts,
-            "new_shop": contacts["all"] == 0 or queries.first_day(shop.id) is None,
+            "new_shop": contacts["all"] == 0 or first is None,
         },
     )
 
@@ -124,9 +133,8 @@ def report_list(shop: Shop, args) -> ReportPage:
     period = period_of(shop, args)
     sort, descending, kind = parse_list(args)
     rows = queries.sources(shop.id, period, sort, descending, kind, LIST_LIMIT)
-    page = ReportPage(
-        period, queries.totals(shop.id, period, kind or None), _charts(shop, period, kind or None)
-    )
+    shown, totals = _charts(shop, period, kind or None)
+    page = ReportPage(period, totals, shown)
     page.rows, page.sort, page.descending, page.kind = rows, sort, descending, kind
     return page
 
@@ -141,11 +149,8 @@ def source_report(shop: Shop, kind: str, source_id: int, args) -> ReportPage:
         title = FLOWS[source.flow].title if source.flow in FLOWS else source.flow
     args = args if args.get("period") else {**args, "period": "all"}
     period = period_of(shop, args, kind, source_id)
-    page = ReportPage(
-        period,
-        queries.totals(shop.id, period, kind, source_id),
-        _charts(shop, period, kind, source_id),
-    )
+    shown, totals = _charts(shop, period, kind, source_id)
+    page = ReportPage(period, totals, shown)
     page.kind, page.source, page.title = kind, source, title
     return page
 
