@@ -120,6 +120,10 @@ def test_flow_report_and_sorting(client, doc_auth, shop, db):
     assert ascending.index(">Welcome<") < ascending.index(">Old<")
     flows_only = client.get("/reports?period=90&kind=flow", headers=doc_auth).get_data(as_text=True)
     assert ">Welcome<" in flows_only and ">Old<" not in flows_only
+    old = client.get(f"/reports/campaigns/{campaign.id}", headers=doc_auth).get_data(as_text=True)
+    shown = f"{day - timedelta(days=40):%b %-d, %Y}"
+    assert f"All time · {shown} to {shown}" in old  # all time: the days it was active
+    assert _tile(old, "report-sent") == "50" and "messages-chart-table" in old
     report = client.get(f"/reports/flows/{flow.id}", headers=doc_auth).get_data(as_text=True)
     assert _tile(report, "report-sent") == "10" and _tile(report, "report-delivered") == "90.0%"
     custom = (

@@ -148,7 +148,8 @@ def source_report(shop: Shop, kind: str, source_id: int, args) -> ReportPage:
         source = get_owned(Automation, shop.id, source_id, "flow")
         title = FLOWS[source.flow].title if source.flow in FLOWS else source.flow
     args = args if args.get("period") else {**args, "period": "all"}
-    period = period_of(shop, args, kind, source_id)
+    first, last = queries.active_days(shop.id, kind, source_id)
+    period = periods.parse(args, shop.timezone, first, last)  # all time: its active days
     shown, totals = _charts(shop, period, kind, source_id)
     page = ReportPage(period, totals, shown)
     page.kind, page.source, page.title = kind, source, title

@@ -57,15 +57,18 @@ def _day(raw: str | None, field: str, errors: dict) -> date | None:
     return value
 
 
-def parse(args, zone_name: str | None, first_day: date | None = None) -> Period:
-    """The period the query string asks for; `first_day`: the shop's first rollup day
-    (what "all time" starts at)."""
+def parse(
+    args, zone_name: str | None, first_day: date | None = None, last_day: date | None = None
+) -> Period:
+    """The period the query string asks for; "all time" runs from `first_day` (the first
+    rollup day) to `last_day` (a campaign's last active day), else today."""
     key = args.get("period") or DEFAULT
     today = days.today(zone_name)
     if key in ("7", "30", "90"):
         return Period(key, today - timedelta(days=int(key) - 1), today)
     if key == "all":
-        return Period(key, min(first_day or today, today), today)
+        end = min(last_day or today, today)
+        return Period(key, min(first_day or end, end), end)
     if key != CUSTOM:
         raise ValidationFailed({"period": "Choose 7, 30 or 90 days, all time, or a custom range."})
     errors: dict[str, str] = {}

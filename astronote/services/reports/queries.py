@@ -100,6 +100,14 @@ def first_day(shop_id: int, kind: str | None = None, source_id: int | None = Non
     return db.session.execute(query).scalar_one()
 
 
+def active_days(shop_id: int, kind: str, source_id: int) -> tuple[date | None, date | None]:
+    """One source's first and last rollup day (its index: two ends of one range)."""
+    query = select(func.min(t.c.day), func.max(t.c.day)).where(
+        t.c.shop_id == shop_id, t.c.source_kind == kind, t.c.source_id == source_id
+    )
+    return tuple(db.session.execute(query).one())
+
+
 def totals(shop_id: int, period: Period, kind=None, source_id=None) -> Figures:
     r = rows(shop_id, period, kind, source_id)
     return Figures.of(db.session.execute(select(*_sums(r))).one()._mapping)
