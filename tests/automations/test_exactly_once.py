@@ -98,14 +98,14 @@ def test_a_run_that_cannot_be_sent_is_skipped_alone(sim, flows, funded, person, 
     flows("order_confirmation")
     _due_runs(funded, person, 3)  # asleep is not used: the commit already sent them
     assert len(sim.accepted) == 3
-    real = single.queue_single
+    real = single.text_for
 
     def broken_for_one(shop, contact, body, kind, discount_code=None, context=None):
         if context.get("order_number") == "#x1":
             raise RuntimeError("a bug in rendering")
         return real(shop, contact, body, kind, discount_code, context)
 
-    monkeypatch.setattr(single, "queue_single", broken_for_one)
+    monkeypatch.setattr(single, "text_for", broken_for_one)
     for i in range(3):
         contact = person(f"+1212555{4000 + i:04d}")
         triggers.schedule(

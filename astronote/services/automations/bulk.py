@@ -54,7 +54,7 @@ def dispatch_group(
     """The batch's messages (ids), its other runs ended with their reasons."""
     if not shop.is_active or automation is None or not automation.enabled:
         reason = "shop_inactive" if not shop.is_active else "flow_off"
-        _end(run_ids, RunStatus.CANCELLED, reason, now)
+        end(run_ids, RunStatus.CANCELLED, reason, now)
         return []
     _check(flow, run_ids, now)
     pending = _pending(run_ids)
@@ -70,15 +70,16 @@ def dispatch_group(
         return []
     total = sum(cost for _, _, cost in created)
     credits.reserve(shop.id, total, f"automations:{flow}:{min(run_ids)}:reserve")
-    _mark_queued([(pending[contact_id], message_id) for message_id, contact_id, _ in created], now)
+    mark_queued([(pending[contact_id], message_id) for message_id, contact_id, _ in created], now)
     return sorted(message_id for message_id, _, _ in created)
 
 
-def _end(run_ids: list[int], status: RunStatus, reason: str, now: datetime, *where) -> None:
+def end(run_ids: list[int], status: str, reason: str, now: datetime, *where) -> None:
+    """End these runs (still scheduled) with a status and reason, in one UPDATE."""
     db.session.execute(
         update(runs)
         .where(in_list(runs.c.id, run_ids), runs.c.status == RunStatus.SCHEDULED.value, *where)
-        .values(status=status.value, skip_reason=reason, finished_at=now)
+        .values(status=RunStatus(status).value, skip_reason=reason, finished_at=now)
     )
 
 
@@ -89,16 +90,16 @@ def _check(flow: str, run_ids: list[int], now: datetime) -> None:
     )
     consent = contacts.c.consent_state
     skipped = RunStatus.SKIPPED
-    _end(run_ids, skipped, "no_contact", now, ~exists(contact))
+    end(run_ids, skipped, "no_contact", now, ~exists(contact))
     unsubscribed = ConsentState.UNSUBSCRIBED.value
-    _end(run_ids, skipped, "opted_out", now, exists(contact.where(consent == unsubscribed)))
+    end(run_ids, skipped, "opted_out", now, exists(contact.where(consent == unsubscribed)))
     if not flow_of(flow).transactional:
         others = consent != ConsentState.SUBSCRIBED.value
-        _end(run_ids, skipped, "not_subscribed", now, exists(contact.where(others)))
-    _end(run_ids, skipped, "expired", now, runs.c.due_at < now - guards.MAX_LATE[flow])
+        end(run_ids, skipped, "not_subscribed", now, exists(contact.where(others)))
+    end(run_ids, skipped, "expired", now, runs.c.due_at < now - guards.MAX_LATE[flow])
     if flow == "win_back":  # a new order since the scan: the quiet spell is over
         ordered = contacts.c.last_order_at > runs.c.created_at
-        _end(run_ids, RunStatus.CANCELLED, "ordered", now, exists(contact.where(ordered)))
+        end(run_ids, RunStatus.CANCELLED, "ordered", now, exists(contact.where(ordered)))
 
 
 def _pending(run_ids: list[int]) -> dict[int, int]:
@@ -152,7 +153,7 @@ def _insert_messages(shop: Shop, flow: str, template: str, contact_ids, now) -> 
     return [tuple(row) for row in db.session.execute(returned)]
 
 
-def _mark_queued(pairs: list[tuple[int, int]], now: datetime) -> None:
+def mark_queued(pairs: list[tuple[int, int]], now: datetime) -> None:
     """runs -> queued with their message, in one UPDATE … FROM."""
     v = values_table("q", {"rid": BigInteger, "mid": BigInteger}, pairs)
     db.session.execute(

@@ -4,10 +4,10 @@ A batch of due runs is claimed in one transaction: FOR UPDATE SKIP LOCKED keeps
 PostgreSQL workers apart, and a conditional UPDATE (still `scheduled`) RETURNING the
 ids keeps SQLite workers apart (its writers are serialised: a rival's claim, once
 committed, leaves nothing for ours to match). Each claimed run is then checked again
-(`guards`) and queued through `single.queue_single` (consent, credits reserved), or
-ended with its reason; runs of flows that need nothing from their trigger do the same
-set-based (`bulk`). The batch commits, then the caller enqueues the messages' send tasks
-(`tasks.automations`).
+(`guards`) and queued as `single.queue_single` would (consent, credits reserved), or
+ended with its reason: a batch at a time (`queueing`), or set-based in SQL for flows
+that need nothing from their trigger (`bulk`). The batch commits, then the caller
+enqueues the messages' send tasks (`tasks.automations`).
 
 A run's status: scheduled → queued (message_id) | skipped | cancelled (skip_reason).
 Transaction owner: commits each batch.
@@ -22,11 +22,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError
 
 from astronote.extensions import db
-from astronote.models import Automation, AutomationRun, Contact, RunStatus, Shop, now_utc
-from astronote.services.automations import bulk, guards
-from astronote.services.automations.catalogue import flow as flow_of
+from astronote.models import Automation, AutomationRun, RunStatus, Shop, now_utc
+from astronote.services.automations import bulk, queueing
 from astronote.services.credits import InsufficientCredits
-from astronote.services.sending import single
 from astronote.services.sql import in_list
 
 runs = AutomationRun.__table__
@@ -128,7 +126,8 @@ def _decide(run_ids: list[int], now: datetime) -> list[int]:
     """Check and queue the claimed runs (loaded in a handful of queries). Flush only.
 
     Runs of flows that need nothing from their trigger go set-based, per shop and flow
-    (`bulk`); the others (order, checkout, shipment placeholders) one by one.
+    (`bulk`); the others (order, checkout, shipment placeholders) are rendered in Python
+    and written a batch at a time (`queueing`).
     """
     session = db.session
     fresh = {"populate_existing": True}  # never a copy an earlier read left in the session
@@ -149,33 +148,7 @@ def _decide(run_ids: list[int], now: datetime) -> list[int]:
     for (shop_id, flow), ids in groups.items():
         automation = automations.get((shop_id, flow))
         message_ids += bulk.dispatch_group(shops[shop_id], automation, flow, ids, now)
-    return sorted(message_ids + _one_by_one(singles, shops, automations, now))
-
-
-def _one_by_one(batch: list[AutomationRun], shops, automations, now: datetime) -> list[int]:
-    contact_ids = [r.contact_id for r in batch if r.contact_id is not None]
-    contacts = {}
-    if contact_ids:
-        query = select(Contact).where(in_list(Contact.id, contact_ids))
-        query = query.execution_options(populate_existing=True)
-        contacts = {c.id: c for c in db.session.execute(query).scalars()}
-    message_ids = []
-    for run in batch:
-        shop, automation = shops.get(run.shop_id), automations.get((run.shop_id, run.flow))
-        contact = contacts.get(run.contact_id)
-        if contact is not None and contact.shop_id != run.shop_id:
-            contact = None  # never another shop's contact, whatever the run says
-        verdict = guards.check(db.session, run, shop, automation, contact, now)
-        if verdict is not None:
-            _finish(run.id, verdict.status, now, reason=verdict.reason)
-            continue
-        kind = flow_of(run.flow).kind
-        message = single.queue_single(
-            shop, contact, automation.body, kind, automation.discount_code, run.context
-        )
-        _finish(run.id, RunStatus.QUEUED.value, now, message_id=message.id)
-        message_ids.append(message.id)
-    return message_ids
+    return sorted(message_ids + queueing.queue_runs(singles, shops, automations, now))
 
 
 def _finish(run_id: int, status: str, now, reason=None, message_id=None, only_scheduled=False):

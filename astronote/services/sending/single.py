@@ -51,6 +51,15 @@ def may_receive(contact: Contact, kind: str) -> bool:
     return contact.consent_state == ConsentState.SUBSCRIBED.value
 
 
+def text_for(shop: Shop, contact, body: str, kind: str, discount_code=None, context=None) -> str:
+    """The text a one-off message sends: placeholders filled (`context`: the event ones,
+    other keys ignored), the opt-out line appended except on system replies."""
+    opt_out = None if kind.startswith(SYSTEM_PREFIX) else opt_out_text(shop, contact.id)
+    values = values_for(shop, contact.first_name, contact.last_name, discount_code)
+    values.update({k: str(v) for k, v in (context or {}).items() if k in EVENT_VARIABLES and v})
+    return render(body, values, opt_out)
+
+
 def queue_single(
     shop: Shop,
     contact: Contact,
@@ -69,10 +78,7 @@ def queue_single(
     system = kind.startswith(SYSTEM_PREFIX)
     if not system and not may_receive(contact, kind):
         raise ValidationFailed({"phone": f"{contact.phone} is not subscribed to SMS marketing."})
-    opt_out = None if system else opt_out_text(shop, contact.id)
-    values = values_for(shop, contact.first_name, contact.last_name, discount_code)
-    values.update({k: str(v) for k, v in (context or {}).items() if k in EVENT_VARIABLES and v})
-    text = render(body, values, opt_out)
+    text = text_for(shop, contact, body, kind, discount_code, context)
     message = Message(
         shop_id=shop.id,
         contact_id=contact.id,
