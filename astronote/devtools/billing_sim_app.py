@@ -1,5 +1,7 @@
 """The billing simulator over HTTP: Shopify's confirmation page (Approve / Decline) for
-the tests' fake Shopify, and a standalone server for `make run`'s demo shop.
+the tests' fake Shopify, and a standalone server for `make run`'s demo shop, which also
+answers its code discounts (devtools/discount_sim.py) and lists them at
+`/<shop>/admin/discounts` (the codes a campaign created, to check by eye).
 
     python -m astronote.devtools.billing_sim_app --port 8026 \\
         --webhook-url http://127.0.0.1:8000/webhooks/shopify
@@ -21,6 +23,7 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
 from astronote.devtools.billing_sim import BillingSim
+from astronote.devtools.discount_sim import DiscountSim
 
 CHARGE_PATH = re.compile(
     r"^admin/charges/(purchase|subscription)/([0-9]{1,12})/(confirm|approve|decline)$"
@@ -40,6 +43,31 @@ button.primary{{background:#303030;color:#fff;border-color:#303030}}.test{{color
 <form method="post" action="approve"><button class="primary" type="submit">Approve</button></form>
 <form method="post" action="decline"><button type="submit">Decline</button></form>
 </main></body></html>"""
+
+
+DEMO_SHOP = "astronote-demo.myshopify.com"  # devtools/demo.py's shop
+DEMO_DISCOUNTS = (
+    ("Welcome 10%", "WELCOME10"),
+    ("Black Friday", "BFCM25"),
+    ("Free shipping over $50", "SHIPFREE"),
+)
+
+
+def discounts_page(discounts: DiscountSim, shop: str) -> Response:
+    """Every discount of the shop with its codes: what Shopify's admin would list."""
+    with discounts.lock:
+        rows = [(d["title"], list(d["codes"])) for d in discounts.discounts.get(shop, [])]
+    items = "".join(
+        f"<li><strong>{escape(title)}</strong> ({len(codes)} codes)"
+        f"<ul class='codes'>{''.join(f'<li>{escape(c)}</li>' for c in codes[:1000])}</ul></li>"
+        for title, codes in rows
+    )
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>Discounts · {escape(shop)} (simulated)</title></head><body>"
+        f"<h1>Discounts of {escape(shop)}</h1><ul id='discounts'>{items}</ul></body></html>"
+    )
+    return Response(body, mimetype="text/html")
 
 
 def _price(charge: dict) -> str:
@@ -82,13 +110,16 @@ def charge_page(sim: BillingSim, request: Request, shop: str, rest: str) -> Resp
 class BillingSimApp:
     """WSGI: the demo shop's Admin API (billing only) and the confirmation pages."""
 
-    def __init__(self, sim: BillingSim):
+    def __init__(self, sim: BillingSim, discounts: DiscountSim | None = None):
         self.sim = sim
+        self.discounts = discounts or DiscountSim()
 
     def __call__(self, environ, start_response):
         request = Request(environ)
         shop, _, rest = request.path.lstrip("/").partition("/")
         response = charge_page(self.sim, request, shop, rest)
+        if response is None and request.method == "GET" and rest == "admin/discounts":
+            response = discounts_page(self.discounts, shop)
         if response is None and request.method == "POST" and GRAPHQL_PATH.match(rest):
             response = self._graphql(shop, request)
         if response is None:
@@ -100,11 +131,14 @@ class BillingSimApp:
     def _graphql(self, shop: str, request: Request) -> Response:
         try:
             body = json.loads(request.get_data() or b"{}")
-            data = self.sim.resolve(shop, body.get("query", ""), body.get("variables") or {})
+            query, variables = body.get("query", ""), body.get("variables") or {}
+            data = self.sim.resolve(shop, query, variables)
+            if data is None:
+                data = self.discounts.resolve(shop, query, variables)
         except (ValueError, AttributeError, KeyError, TypeError):
             data = None
         if data is None:
-            answer = {"errors": [{"message": "The billing simulator does not support this query"}]}
+            answer = {"errors": [{"message": "The simulator does not support this query"}]}
         else:
             answer = {"data": data}
         return Response(json.dumps(answer), mimetype="application/json")
@@ -119,7 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     secret = os.environ.get("SHOPIFY_API_SECRET") or "dev-only-insecure-secret"
     base_url = f"http://127.0.0.1:{args.port}"
     sim = BillingSim(secret, base_url, webhook_url=args.webhook_url)
-    server = make_server("127.0.0.1", args.port, BillingSimApp(sim), threaded=True)
+    discounts = DiscountSim()
+    for title, code in DEMO_DISCOUNTS:  # what the demo shop's picker lists
+        discounts.seed(DEMO_SHOP, title, code)
+    server = make_server("127.0.0.1", args.port, BillingSimApp(sim, discounts), threaded=True)
     print(f"Billing simulator on {base_url} (webhooks to {args.webhook_url})", flush=True)
     server.serve_forever()
 

@@ -35,6 +35,12 @@ from astronote.models.contact_import import (
     ImportStatus,
 )
 from astronote.models.credit import CreditBalance, CreditLedgerEntry, LedgerKind
+from astronote.models.discount import (
+    CampaignDiscount,
+    DiscountCode,
+    DiscountCodeBatch,
+    DiscountState,
+)
 from astronote.models.flow_stats import RUN_OUTCOME_INDEX
 from astronote.models.inbound import InboundMessage, ShopSenderNumber, StorefrontSubmission
 from astronote.models.link import LinkClick, LinkSet, LinkSourceStats, MessageClick
@@ -68,6 +74,10 @@ __all__ = [
     "PENDING_STATES",
     "Campaign",
     "CampaignStatus",
+    "CampaignDiscount",
+    "DiscountCode",
+    "DiscountCodeBatch",
+    "DiscountState",
     "CreditBalance",
     "CreditLedgerEntry",
     "LedgerKind",

@@ -13,6 +13,7 @@ from astronote.extensions import db
 from astronote.models import Campaign, CampaignStatus, Shop, now_utc
 from astronote.services.campaigns import lifecycle as campaigns
 from astronote.services.credits import InsufficientCredits
+from astronote.services.discounts import prepare as unique_codes
 from astronote.services.sending import batches, delivery_reports, never_sent
 from astronote.services.sending import single as single_send
 from astronote.tasks import app_periodic_task, app_task, enqueue_safely
@@ -36,11 +37,26 @@ def send_batch(campaign_id: int, attempt: int = 0) -> None:
 
 
 def fan_out(campaign_id: int) -> int:
-    """Enqueue one task per batch of queued rows (call after the commit)."""
+    """Enqueue one task per batch of queued rows (call after the commit).
+
+    A campaign with unique discount codes first has them created in Shopify."""
+    if unique_codes.waiting(campaign_id):
+        enqueue_safely(prepare_discount_codes, campaign_id)
+        return 0
     count = batches.batches_needed(campaign_id, _batch_size())
     for _ in range(count):
         enqueue_safely(send_batch, campaign_id)
     return count
+
+
+@app_task(retries=2, retry_delay=30)
+def prepare_discount_codes(campaign_id: int) -> None:
+    """Each recipient's code into Shopify (services/discounts/prepare.py), then the send."""
+    outcome = unique_codes.run(campaign_id)
+    if outcome == unique_codes.READY:
+        fan_out(campaign_id)
+    elif outcome == unique_codes.LATER:  # bulk creations still queued at Shopify
+        prepare_discount_codes.schedule((campaign_id,), delay=10)
 
 
 @app_task(retries=3, retry_delay=10)

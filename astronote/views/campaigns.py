@@ -13,6 +13,8 @@ from astronote.services.campaigns import composer
 from astronote.services.campaigns import lifecycle as campaigns
 from astronote.services.campaigns import stats as campaign_stats
 from astronote.services.credits import InsufficientCredits
+from astronote.services.discounts import picker as discount_picker_service
+from astronote.services.discounts import settings as unique_codes
 from astronote.services.sending import provider, throttle
 from astronote.services.templates import saved as template_uses
 from astronote.tasks import enqueue_safely
@@ -110,6 +112,20 @@ def preview():
     return render("campaigns/_preview.html", p=composer.preview(g.shop, request.form))
 
 
+@bp.get("/discounts")
+def discount_picker():
+    """The composer's picker: the shop's Shopify code discounts, loaded when opened."""
+    page = discount_picker_service.page(g.shop, request.args.get("q"), request.args.get("after"))
+    return render("campaigns/_discount_picker.html", p=page)
+
+
+@bp.get("/discounts/use")
+def discount_use():
+    """The code field filled with the picked discount's code (still free to edit)."""
+    code = (request.args.get("discount_code") or "").strip()[:64]
+    return render("campaigns/_discount_field.html", form={"discount_code": code}, errors={})
+
+
 @bp.get("/<int:campaign_id>")
 def show(campaign_id: int):
     campaign = campaigns.get(g.shop, campaign_id)
@@ -125,6 +141,7 @@ def _progress_context(campaign) -> dict:
         "reasons": reasons,
         "live": campaign.status in LIVE,
         "starting": campaigns.is_starting(campaign),
+        "discount": unique_codes.of(campaign.id),
         "throttling": campaign.status == CampaignStatus.SENDING
         and throttle.is_throttling(provider.traffic_account()),
     }

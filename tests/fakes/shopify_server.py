@@ -27,6 +27,7 @@ from werkzeug.wrappers import Request, Response
 
 from astronote.devtools.billing_sim import BillingSim
 from astronote.devtools.billing_sim_app import charge_page
+from astronote.devtools.discount_sim import DiscountSim
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
@@ -198,6 +199,9 @@ class FakeShopify:
         # confirmation page): the same simulator `make run` uses. Webhooks queue in
         # `billing.outbox` for the test to deliver, or go to `billing.webhook_url` if set.
         self.billing = BillingSim(api_secret, self.base_url)
+        # Code discounts (the composer's picker, unique codes per recipient): the same
+        # simulator `make run` uses; tests replace it to start clean.
+        self.discounts = DiscountSim()
         # A short poll interval keeps stop() (and so each test) fast.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -358,6 +362,12 @@ class FakeShopify:
     def _resolve(self, shop: str, query: str, variables: dict) -> dict:
         if (billing := self.billing.resolve(shop, query, variables)) is not None:
             return billing
+        try:
+            discounts = self.discounts.resolve(shop, query, variables)
+        except ValueError as exc:
+            raise GraphQLFailure(str(exc)) from None
+        if discounts is not None:
+            return discounts
         if "bulkOperationRunQuery" in query:
             return {"bulkOperationRunQuery": self._run_bulk(shop, variables)}
         if "currentBulkOperation" in query:

@@ -21,6 +21,8 @@ from astronote.services.campaigns import stats as campaign_stats
 from astronote.services.contacts import editing as contacts
 from astronote.services.contacts.export import csv_safe
 from astronote.services.contacts.phones import InvalidPhone, normalize_phone
+from astronote.services.discounts import codes as discount_codes
+from astronote.services.discounts import settings as unique_codes
 from astronote.services.messaging import rendering
 from astronote.services.messaging.segments import count_segments
 from astronote.services.sending import single as single_send
@@ -36,6 +38,8 @@ def choices(shop: Shop) -> dict:
         "age_bands": list(audiences.AGE_BANDS),
         "variables": rendering.VARIABLES,
         "opt_out": rendering.opt_out_text(shop),
+        "discount_kinds": unique_codes.KINDS,
+        "currency": shop.currency,
     }
 
 
@@ -86,6 +90,7 @@ def form_of(shop: Shop, campaign: Campaign) -> MultiDict:
         }
     )
     form.setlist("age_bands", audience.age_bands)
+    form.update(unique_codes.form_values(shop, campaign.id))
     return form
 
 
@@ -126,6 +131,8 @@ def preview(shop: Shop, form) -> dict:
         result["errors"] = exc.field_errors
         return result
     discount = (form.get("discount_code") or "").strip() or None
+    if form.get("unique_codes") == "on":  # each recipient's own: priced at its fixed length
+        discount = discount_codes.SAMPLE
     if not body or body_error:
         result["recipients"] = audiences.count(shop, audience)
         return result
@@ -146,7 +153,8 @@ def confirmation(shop: Shop, campaign: Campaign) -> dict:
     if campaign.status not in campaigns.EDITABLE:
         raise campaigns.InvalidTransition(f"The campaign is {campaign.status}; it cannot be sent.")
     audience = audiences.Audience.from_json(campaign.audience)
-    people, cost = audiences.cost(shop, audience, campaign.body, campaign.discount_code)
+    code = unique_codes.pricing_code(campaign)
+    people, cost = audiences.cost(shop, audience, campaign.body, code)
     balance = credits.balance(shop.id)
     threshold = billing_account.settings_of(shop.id).low_balance_threshold
     return {

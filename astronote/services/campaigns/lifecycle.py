@@ -24,6 +24,7 @@ from astronote.models import (
 from astronote.services import credits
 from astronote.services.billing import pricing
 from astronote.services.campaigns import audience as audiences
+from astronote.services.discounts import settings as unique_codes
 from astronote.services.messaging.rendering import (
     body_problem,
     discount_problem,
@@ -49,6 +50,7 @@ class Draft:
     audience: audiences.Audience
     discount_code: str | None
     scheduled_at: datetime | None
+    unique: unique_codes.UniqueCodes | None = None  # a code of their own per recipient
 
 
 def parse_form(shop: Shop, form) -> Draft:
@@ -64,6 +66,7 @@ def parse_form(shop: Shop, form) -> Draft:
     if problem := discount_problem(discount):
         errors["discount_code"] = problem
     when = _schedule(shop, form.get("scheduled_at"), errors)
+    unique = unique_codes.parse(shop, form, body, discount, errors)
     try:
         audience = audiences.parse(form)
     except ValidationFailed as exc:
@@ -71,7 +74,7 @@ def parse_form(shop: Shop, form) -> Draft:
         audience = audiences.Audience()
     if errors:
         raise ValidationFailed(errors)
-    return Draft(name, body, audience, discount, when)
+    return Draft(name, body, audience, discount, when, unique)
 
 
 def _schedule(shop: Shop, raw: str | None, errors: dict) -> datetime | None:
@@ -116,6 +119,7 @@ def save(shop: Shop, draft: Draft, campaign: Campaign | None = None) -> Campaign
     campaign.scheduled_at = draft.scheduled_at
     campaign.status = CampaignStatus.SCHEDULED if draft.scheduled_at else CampaignStatus.DRAFT
     db.session.flush()
+    unique_codes.save(shop, campaign, draft.unique)
     return campaign
 
 
@@ -202,7 +206,8 @@ def _snapshot_cost(shop: Shop, campaign: Campaign, statuses=(MessageStatus.QUEUE
         *extra,
     )
     groups = pricing.priced_groups(rows, Message.phone, Message.first_name, Message.last_name)
-    return audiences.priced_total(shop, groups, campaign.body, campaign.discount_code)
+    code = unique_codes.pricing_code(campaign)
+    return audiences.priced_total(shop, groups, campaign.body, code)
 
 
 def pause(campaign: Campaign) -> None:
@@ -210,7 +215,9 @@ def pause(campaign: Campaign) -> None:
 
 
 def resume(campaign: Campaign) -> None:
-    _transition(campaign, (CampaignStatus.PAUSED,), CampaignStatus.SENDING)
+    """Carry on; the reason it paused (say, Shopify throttling its codes) is gone from
+    the page, and comes back if it pauses again."""
+    _transition(campaign, (CampaignStatus.PAUSED,), CampaignStatus.SENDING, failure_reason=None)
 
 
 def cancel(campaign: Campaign) -> None:

@@ -24,6 +24,7 @@ from astronote.extensions import db
 from astronote.integrations.mitto.client import OutboundSms
 from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop, now_utc
 from astronote.services.billing import pricing
+from astronote.services.discounts import codes as unique_codes
 from astronote.services.messaging.rendering import opt_out_text, render, values_for
 from astronote.services.messaging.segments import segment_count
 from astronote.services.sending import frequency_cap as frequency
@@ -200,12 +201,17 @@ def send_chunk(
     rules: SendRules = MARKETING,
 ) -> ChunkResult:
     """Send one rate-limited chunk of taken rows and record every outcome."""
+    # A campaign with unique codes: each row's own code, and no row goes without one.
+    own_codes = unique_codes.for_messages(campaign_id, [c.id for c in chunk])
+    if own_codes is not None and any(c.id not in own_codes for c in chunk):
+        return ChunkResult(stop_reason=unique_codes.MISSING)  # rows stay queued
     if rules.recheck_consent:
         chunk = _skip_withdrawn(chunk, rules.marketing_consent)
     chunk, defer_until = _apply_marketing_rules(shop, campaign_id, chunk, rules)
     rendered = {}
     for c in chunk:
-        values = values_for(shop, c.first_name, c.last_name, discount_code)
+        code = own_codes[c.id] if own_codes is not None else discount_code
+        values = values_for(shop, c.first_name, c.last_name, code)
         text = body if prerendered else render(body, values, opt_out_text(shop, c.contact_id))
         segments = segment_count(text)
         rendered[c.id] = (text, segments, pricing.credits_for(shop, c.phone, segments))
