@@ -8,23 +8,52 @@ import itertools
 import re
 from datetime import timedelta
 
-from astronote.models import AutomationRun, Message, now_utc
+from sqlalchemy import select
+
+from astronote.models import Automation, AutomationRun, Message, now_utc
 from astronote.services import timezones
-from astronote.services.automations import stats
+from astronote.services.automations import settings, stats
+from astronote.services.automations.catalogue import FLOWS
+from astronote.services.reports import rollups
 from tests.conftest import bearer
 
 _keys = itertools.count()
 
 
-def run(db, shop, flow, status="queued", reason=None, message=None, age_days=0, due_in=None):
+def flow_row(db, shop, flow) -> Automation:
+    row = db.session.execute(select(Automation).filter_by(shop_id=shop.id, flow=flow))
+    automation = row.scalar_one_or_none()
+    if automation is None:
+        automation = Automation(**settings.defaults(shop.id, FLOWS[flow]))
+        db.session.add(automation)
+        db.session.flush()
+    return automation
+
+
+def roll_up(db, shop, flow, message: dict, at) -> None:
+    """What the send and delivery-report paths add to the flow's day for this message."""
+    counts = {}
+    if message.get("sent_at"):
+        price = message["credits"] if message["credits"] is not None else message["segments"]
+        counts.update(sent=1, credits=price)
+    if message["status"] in ("delivered", "failed"):
+        counts[message["status"]] = 1
+    if counts:
+        rollups.bump(shop.id, at, "flow", flow_row(db, shop, flow).id, **counts)
+
+
+def run(
+    db, shop, flow, status="queued", reason=None, message=None, age_days=0, due_in=None, at=None
+):
     """One run (and its message, given as Message fields) as the engine leaves it."""
-    created = now_utc() - timedelta(days=age_days)
+    created = at or now_utc() - timedelta(days=age_days)
     message_id = None
     if message is not None:
         row = Message(shop_id=shop.id, kind="automation", phone="+12015550100", **message)
         db.session.add(row)
         db.session.flush()
         message_id = row.id
+        roll_up(db, shop, flow, message, created)
     due = created + (due_in or timedelta())
     db.session.add(
         AutomationRun(
@@ -182,3 +211,18 @@ def test_a_flow_switched_on_and_edited_on_the_pages_reports_what_the_engine_did(
     )
     reasons = re.search(r'id="skip-reasons">(.*?)</table>', page, re.S).group(1)
     assert "<td>Order confirmation</td><td>Opted out</td>" in reasons
+
+
+def test_a_period_is_the_shops_last_calendar_days_in_runs_and_rollup(db, shop):
+    """ "7": today and the 6 days before in the shop's zone, for runs and rollup alike."""
+    today = stats.first_day(shop, "all"), stats.first_day(shop, "7")
+    assert today[0] is None
+    start = stats._start_of(shop, today[1])
+    assert start.astimezone(timezones.zone_of(shop.timezone)[0]).hour == 0  # local midnight
+    inside, before = start + timedelta(minutes=1), start - timedelta(minutes=1)
+    for moment, credits in ((inside, 2), (before, 5)):
+        run(db, shop, "birthday", message=sent("delivered", credits=credits), at=moment)
+    db.session.commit()
+    week, ever = stats.outcomes(shop, "7")["birthday"], stats.outcomes(shop, "all")["birthday"]
+    assert (week.triggered, week.sent, week.credits) == (1, 1, 2)
+    assert (ever.triggered, ever.sent, ever.credits) == (2, 2, 7)
