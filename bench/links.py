@@ -280,12 +280,12 @@ The baseline is a route in the same Flask app answering the same 302 (a Location
 the same length, the same headers, the same hooks and access log line) and doing
 nothing else, so the ratio is the price of the links code alone: verifying the code's
 HMAC, the cached set, the UTM target, the bot check and appending the click to the
-buffer, and the writer thread's share of the CPU. The two context lines, run once
-each: a preview bot's redirect (the same work without a click to write) and a raw WSGI
-302 (no Flask): the framework's own share, which neither endpoint can avoid. The
-redirect reads nothing from PostgreSQL once a set is cached (per process, 5 minutes),
-and clicks are written by a thread per process
-every second in one transaction (raw clicks, per-message and per-campaign rollups).
+buffer, and the writer thread's share of the CPU. The two context lines are single
+runs (noisier): a preview bot's redirect (the same work without a click to write) and
+a raw WSGI 302 (no Flask): the framework's own share, which neither endpoint can avoid.
+The redirect reads nothing from PostgreSQL once a set is cached (per process, 5
+minutes); a thread per process writes the buffered clicks every second in one
+transaction: the raw clicks, the per-message, per-campaign and daily report rollups.
 <!-- links-bench:end -->"""
 
 
