@@ -4,8 +4,8 @@ discount per campaign, unique codes added 250 at a time and their bulk creations
 The tests' fake Shopify and `make run`'s simulator (devtools/billing_sim_app.py) answer
 discount queries through this one class. GraphQL is dispatched on the root field's name,
 not parsed. Payloads follow API 2026-10. Tests script failures: `bulk_polls` (how many
-polls a bulk creation stays queued), `reject` (codes that fail with INVALID),
-`fail_creates` (basic creates answering a userError).
+polls a bulk creation stays queued; 0: it runs when added), `reject` (codes that fail
+with INVALID), `fail_creates` (basic creates answering a userError).
 """
 
 from __future__ import annotations
@@ -156,6 +156,8 @@ class DiscountSim:
             "polls_left": self.bulk_polls,
             "createdAt": datetime.now(UTC).isoformat(),
         }
+        if self.bulk_polls == 0:  # runs at once, polled or not (as Shopify's queue may)
+            self._run(self.bulk[gid])
         return {"bulkCreation": {"id": gid}, "userErrors": []}
 
     def _run(self, creation: dict) -> None:

@@ -13,7 +13,7 @@ from astronote.services.discounts import codes
 from astronote.tasks.campaigns import fan_out
 from tests.discounts.conftest import SHOP, add_contacts, compose, rows
 
-CODE = re.compile(r"with ([2-9A-Z]{%d})\n" % codes.CODE_LENGTH)
+CODE = re.compile(rf"with ([2-9A-Z]{{{codes.CODE_LENGTH}}})\n")
 
 
 def _start(db, shop, campaign) -> None:
