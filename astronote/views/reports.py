@@ -7,7 +7,7 @@ from flask import Blueprint, g, request
 from astronote.auth import load_shop
 from astronote.errors import ValidationFailed
 from astronote.htmx import render
-from astronote.services.reports import export, pages, queries
+from astronote.services.reports import export, pages, sources
 from astronote.services.reports.figures import money, percent
 from astronote.services.reports.periods import PRESETS
 from astronote.views.streaming import csv_download
@@ -37,14 +37,14 @@ def index():
     try:
         page = pages.report_list(g.shop, request.args)
     except ValidationFailed as exc:
-        return _invalid("reports/index.html", exc, page=None, sorts=queries.SORTS)
+        return _invalid("reports/index.html", exc, page=None, sorts=sources.SORTS)
     return render(
         "reports/index.html",
         page=page,
         errors={},
         args=request.args,
-        sorts=queries.SORTS,
-        kinds=queries.KINDS,
+        sorts=sources.SORTS,
+        kinds=sources.KINDS,
     )
 
 
@@ -54,7 +54,7 @@ def export_csv():
         period = pages.period_of(g.shop, request.args)
         sort, descending, kind = pages.parse_list(request.args)
     except ValidationFailed as exc:
-        return _invalid("reports/index.html", exc, page=None, sorts=queries.SORTS)
+        return _invalid("reports/index.html", exc, page=None, sorts=sources.SORTS)
     body = export.rows(g.shop, period, sort, descending, kind)
     name = f"astronote-report-{period.start}-{period.end}.csv"
     return csv_download(body, name)

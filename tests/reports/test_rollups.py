@@ -178,7 +178,7 @@ def test_monthly_rows_follow_every_daily_change(shop, db):
     import random
 
     from astronote.models import ReportMonthly
-    from astronote.services.reports import periods, queries
+    from astronote.services.reports import periods, queries, sources
 
     rng = random.Random(5)
     start = date(2025, 11, 20)
@@ -206,7 +206,7 @@ def test_monthly_rows_follow_every_daily_change(shop, db):
     whole = periods.Period("custom", start, start + timedelta(days=99))
     assert queries.totals(shop.id, whole).sent == sum(r.sent for r in daily)
     listed = {(r.kind, r.source_id): r.figures.orders for r in
-              queries.sources(shop.id, whole, "sent", True)}  # fmt: skip
+              sources.sources(shop.id, whole, "sent", True)}  # fmt: skip
     assert listed == {
         (k, i): sum(r.orders for r in daily if (r.source_kind, r.source_id) == (k, i))
         for k, i in {(r.source_kind, r.source_id) for r in daily}

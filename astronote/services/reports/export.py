@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from astronote.extensions import db
 from astronote.models import Shop
 from astronote.services.contacts.export import csv_safe
-from astronote.services.reports import queries
+from astronote.services.reports import sources
 from astronote.services.reports.figures import Figures, money_plain
 from astronote.services.reports.periods import Period
 
@@ -49,13 +49,8 @@ def _values(kind: str, source_id: int, name: str, last_day, f: Figures, currency
 
 def rows(shop: Shop, period: Period, sort: str, descending: bool, kind: str) -> Iterator[str]:
     yield _line(headers(shop.currency))
-    query = queries.sources_query(shop.id, period, sort, descending, kind)
+    query = sources.sources_query(shop.id, period, sort, descending, kind)
     result = db.session.execute(query.execution_options(yield_per=CHUNK))
-    for chunk in result.partitions(CHUNK):
-        names = queries.source_names(shop.id, [(r.source_kind, r.source_id) for r in chunk])
-        for r in chunk:
-            name = names.get((r.source_kind, r.source_id), f"Deleted {r.source_kind}")
-            figures = Figures.of(r._mapping)
-            yield _line(
-                _values(r.source_kind, r.source_id, name, r.last_day, figures, shop.currency)
-            )
+    for r in result:
+        name, figures = sources.name_of(r), Figures.of(r._mapping)
+        yield _line(_values(r.source_kind, r.source_id, name, r.last_day, figures, shop.currency))

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
 from astronote.errors import ValidationFailed
-from astronote.extensions import db
 from astronote.models import Automation, Campaign, Shop
 from astronote.services import credits
 from astronote.services.automations.catalogue import FLOWS
 from astronote.services.contacts import counts as contact_counts
 from astronote.services.messaging import inbox
-from astronote.services.reports import charts, periods, queries
+from astronote.services.reports import charts, periods, queries, sources
 from astronote.services.reports.figures import Figures, money_plain
 from astronote.services.scoped import get_owned
 
@@ -29,7 +26,7 @@ class ReportPage:
     period: periods.Period
     totals: Figures
     charts: list[charts.Chart]
-    rows: list[queries.SourceRow] = field(default_factory=list)
+    rows: list[sources.SourceRow] = field(default_factory=list)
     sort: str = "last_day"
     descending: bool = True
     kind: str = ""
@@ -87,15 +84,7 @@ def dashboard(shop: Shop, args) -> ReportPage:
     """The home page: the period's figures and charts, latest campaigns, unread replies."""
     first = queries.first_day(shop.id)
     period = period_of(shop, args, first=first)
-    latest = list(
-        db.session.execute(
-            select(Campaign)
-            .where(Campaign.shop_id == shop.id)
-            .order_by(Campaign.id.desc())
-            .limit(LATEST_CAMPAIGNS)
-        ).scalars()
-    )
-    figures = queries.campaign_totals(shop.id, [c.id for c in latest])
+    latest = queries.latest_campaigns(shop.id, LATEST_CAMPAIGNS)
     contacts = contact_counts.totals(shop.id)
     shown, totals = _charts(shop, period)
     return ReportPage(
@@ -103,7 +92,7 @@ def dashboard(shop: Shop, args) -> ReportPage:
         totals,
         shown,
         extra={
-            "latest": [(c, figures.get(c.id) or Figures()) for c in latest],
+            "latest": latest,
             "unread": inbox.unread_total(shop),
             "balance": credits.balance(shop.id),
             "contacts": contacts,
@@ -116,13 +105,13 @@ def parse_list(args) -> tuple[str, bool, str]:
     """Sorting and the kind filter of the reports list; unknown values are field errors."""
     errors = {}
     sort = args.get("sort") or "last_day"
-    if sort not in queries.SORTS:
+    if sort not in sources.SORTS:
         errors["sort"] = "Sort by one of the table's columns."
     direction = args.get("dir") or "desc"
     if direction not in ("asc", "desc"):
         errors["dir"] = "Sort ascending (asc) or descending (desc)."
     kind = args.get("kind") or ""
-    if kind not in queries.KINDS:
+    if kind not in sources.KINDS:
         errors["kind"] = "Show campaigns, flows, or both."
     if errors:
         raise ValidationFailed(errors)
@@ -132,7 +121,7 @@ def parse_list(args) -> tuple[str, bool, str]:
 def report_list(shop: Shop, args) -> ReportPage:
     period = period_of(shop, args)
     sort, descending, kind = parse_list(args)
-    rows = queries.sources(shop.id, period, sort, descending, kind, LIST_LIMIT)
+    rows = sources.sources(shop.id, period, sort, descending, kind, LIST_LIMIT)
     shown, totals = _charts(shop, period, kind or None)
     page = ReportPage(period, totals, shown)
     page.rows, page.sort, page.descending, page.kind = rows, sort, descending, kind

@@ -10,15 +10,13 @@ neither readable nor cheap).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import Float, cast, func, literal, select, union_all
+from sqlalchemy import func, select, union_all
 
 from astronote.extensions import db
-from astronote.models import Automation, Campaign, ReportDaily, ReportMonthly
+from astronote.models import Campaign, ReportDaily, ReportMonthly
 from astronote.models.report import COUNTERS
-from astronote.services.automations.catalogue import FLOWS
 from astronote.services.reports.figures import Figures
 from astronote.services.reports.periods import Period
 
@@ -143,90 +141,32 @@ def series(shop_id: int, period: Period, kind=None, source_id=None) -> list[tupl
     ]
 
 
-SORTS = {
-    "last_day": "Latest activity",
-    "sent": "Sent",
-    "delivered_rate": "Delivered %",
-    "failed": "Failed",
-    "clicks": "Clicks",
-    "ctr": "CTR",
-    "revenue": "Revenue",
-    "opt_outs": "Opt-outs",
-    "credits": "Cost (credits)",
-}
-KINDS = {"": "Campaigns and flows", "campaign": "Campaigns", "flow": "Flows"}
-
-
-@dataclass
-class SourceRow:
-    kind: str
-    source_id: int
-    name: str
-    last_day: date
-    figures: Figures
-
-
-def _sort_key(sort: str, sums: dict, r):
-    if sort == "last_day":
-        return func.max(r.c.last_day)
-    if sort == "delivered_rate":
-        return cast(sums["delivered"], Float) / func.nullif(sums["sent"], 0)
-    if sort == "ctr":
-        base = func.coalesce(func.nullif(sums["delivered"], 0), sums["sent"])
-        return cast(sums["unique_clicks"], Float) / func.nullif(base, 0)
-    if sort == "revenue":
-        return sums["revenue_cents"] - sums["refunds_cents"]
-    return sums[sort]
-
-
-def sources_query(shop_id: int, period: Period, sort: str, descending: bool, kind: str = ""):
-    """Per campaign and flow in the period, sorted by a whitelisted column (SORTS)."""
-    r = rows(shop_id, period, kind or None, None, lambda x: x.c.source_kind != literal("other"))
-    sums = {name: func.coalesce(func.sum(r.c[name]), 0) for name in COUNTERS}
-    key = _sort_key(sort, sums, r)
-    ordered = key.desc().nulls_last() if descending else key.asc().nulls_first()
-    query = select(
-        r.c.source_kind,
-        r.c.source_id,
-        func.max(r.c.last_day).label("last_day"),
-        *(value.label(name) for name, value in sums.items()),
-    ).group_by(r.c.source_kind, r.c.source_id)
-    return query.order_by(ordered, r.c.source_kind, r.c.source_id.desc())
-
-
-def sources(shop_id: int, period: Period, sort: str, descending: bool, kind="", limit=100):
-    rows = db.session.execute(sources_query(shop_id, period, sort, descending, kind).limit(limit))
-    rows = rows.all()
-    names = source_names(shop_id, [(r.source_kind, r.source_id) for r in rows])
-    return [
-        SourceRow(
-            r.source_kind,
-            r.source_id,
-            names.get((r.source_kind, r.source_id), f"Deleted {r.source_kind} #{r.source_id}"),
-            r.last_day,
-            Figures.of(r._mapping),
+def latest_campaigns(shop_id: int, limit: int) -> list[tuple]:
+    """The shop's newest campaigns with their all-time figures: one statement."""
+    c = Campaign.__table__
+    latest = (
+        select(c.c.id, c.c.name, c.c.status)
+        .where(c.c.shop_id == shop_id)
+        .order_by(c.c.id.desc())
+        .limit(limit)
+        .subquery("latest")
+    )
+    sums = (
+        select(t.c.source_id, *SUMS)
+        .where(
+            t.c.shop_id == shop_id,
+            t.c.source_kind == "campaign",
+            t.c.source_id.in_(select(latest.c.id)),
         )
-        for r in rows
-    ]
-
-
-def source_names(shop_id: int, keys) -> dict[tuple[str, int], str]:
-    """Campaign names and flow titles for (kind, id) pairs: two keyed reads, shop-scoped."""
-    campaigns = [i for k, i in keys if k == "campaign"]
-    flows = [i for k, i in keys if k == "flow"]
-    names: dict[tuple[str, int], str] = {}
-    if campaigns:
-        query = select(Campaign.id, Campaign.name).where(
-            Campaign.shop_id == shop_id, Campaign.id.in_(campaigns)
-        )
-        names.update({("campaign", i): name for i, name in db.session.execute(query)})
-    if flows:
-        query = select(Automation.id, Automation.flow).where(
-            Automation.shop_id == shop_id, Automation.id.in_(flows)
-        )
-        for i, flow in db.session.execute(query):
-            names[("flow", i)] = FLOWS[flow].title if flow in FLOWS else flow
-    return names
+        .group_by(t.c.source_id)
+        .subquery("sums")
+    )
+    query = (
+        select(latest, *(sums.c[n] for n in COUNTERS))
+        .select_from(latest.outerjoin(sums, sums.c.source_id == latest.c.id))
+        .order_by(latest.c.id.desc())
+    )
+    return [(row, Figures.of(row._mapping)) for row in db.session.execute(query)]
 
 
 def campaign_totals(shop_id: int, campaign_ids: list[int]) -> dict[int, Figures]:
