@@ -130,7 +130,10 @@ def discount_use():
 def show(campaign_id: int):
     campaign = campaigns.get(g.shop, campaign_id)
     context = _progress_context(campaign)
-    return render("campaigns/show.html", campaign=campaign, errors={}, form={}, **context)
+    shortfall = composer.scheduled_shortfall(g.shop, campaign)
+    return render(
+        "campaigns/show.html", campaign=campaign, errors={}, form={}, shortfall=shortfall, **context
+    )
 
 
 def _progress_context(campaign) -> dict:

@@ -131,3 +131,23 @@ def test_a_stale_send_is_charged_its_price_and_a_system_reply_nothing(funded, db
     after = credits.balance(funded.id)
     assert (after.available, after.reserved) == (before.available, before.reserved - 3)
     assert credits.ledger_totals(funded.id) == after
+
+
+def test_a_scheduled_campaign_the_balance_wont_cover_says_so_on_its_page(audience, client, db):
+    from datetime import timedelta
+
+    from astronote.models import now_utc
+    from tests.conftest import bearer
+
+    campaign = _campaign(db, audience)  # costs 18 (five US, three UK, one German number)
+    campaign.status, campaign.scheduled_at = "scheduled", now_utc() + timedelta(days=1)
+    db.session.commit()
+    headers = bearer(audience.shop_domain)
+    page = client.get(f"/campaigns/{campaign.id}", headers=headers).get_data(as_text=True)
+    assert 'id="scheduled-shortfall"' not in page
+    available = credits.balance(audience.id).available
+    credits.reserve(audience.id, available - 10, "hold-most", None)  # 10 left
+    db.session.commit()
+    page = client.get(f"/campaigns/{campaign.id}", headers=headers).get_data(as_text=True)
+    assert 'id="scheduled-shortfall"' in page
+    assert "It needs 18 credits but 10 credits are available now" in page

@@ -10,7 +10,7 @@ a message existed, its status and its cost.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import delete, func, or_, update
 
 from astronote.extensions import db
 from astronote.models import InboundMessage, Message, MessageStatus, Shop, StorefrontSubmission
@@ -34,11 +34,17 @@ def erase(shop: Shop, contact_ids: list[int], phones: list[str], emails: list[st
         update(messages)
         .where(to_them, messages.c.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.SKIPPED, skip_reason="redacted")
-        .returning(messages.c.id, messages.c.campaign_id, messages.c.segments, messages.c.kind)
+        .returning(
+            messages.c.id,
+            messages.c.campaign_id,
+            # What it reserved: its price in credits (NULL on rows older than 0010).
+            func.coalesce(messages.c.credits, messages.c.segments).label("cost"),
+            messages.c.kind,
+        )
     ).all()
     for row in unsent:  # a campaign's leftover reservation is released when it settles
         if row.campaign_id is None:
-            single_send.release(shop, row.id, row.segments, row.kind)
+            single_send.release(shop, row.id, row.cost, row.kind)
     redacted = db.session.execute(
         update(messages)
         .where(to_them)
