@@ -125,9 +125,3 @@ def pricing_code(campaign: Campaign) -> str | None:
     if campaign.discount_code:
         return campaign.discount_code
     return codes.SAMPLE if of(campaign.id) is not None else None
-
-
-def describe(discount: CampaignDiscount, currency: str | None) -> str:
-    if discount.kind == "percentage":
-        return f"{discount.value}% off"
-    return f"{discount.value // 100}.{discount.value % 100:02d} {currency or ''} off".strip()
