@@ -86,7 +86,9 @@ def test_save_a_template_and_use_it_in_the_composer_and_a_flow(page, live_app):
     page.locator('.template-choice[data-template="lib:back_in_stock"]').click()
     expect(page.locator("#f-body")).to_have_value(back.body)
     page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#toast")).to_have_text("Review request saved")
     expect(page.locator("#f-body")).to_have_value(back.body)
+    expect(page.locator("#f-template")).to_have_value("")  # the saved page: no pick pending
     assert _library_uses(live_app, "back_in_stock") == 1
 
     page.goto("/templates")
