@@ -26,6 +26,7 @@ import argparse
 import re
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import psycopg
@@ -41,6 +42,11 @@ from tests import servers  # noqa: E402
 SHOP = "bench-orders.myshopify.com"
 TITLE = "Automations: order confirmations"
 MARKS = ("<!-- automations-orders-bench:start -->", "<!-- automations-orders-bench:end -->")
+ERROR_WORDS = ("Traceback", " ERROR ", "[ERROR]", "ERROR:")
+# An exception's last traceback line, or a logged ERROR/WARNING (minus its timestamp).
+PROBLEM_LINE = re.compile(
+    r"^[\w.]+(?:Error|Exception|Detected|Violation|Failure)\w*: .*|(?:ERROR|WARNING):\S+:.*"
+)
 TASK_LINE = re.compile(
     r"(astronote\.tasks\.[\w.]+): [0-9a-f-]+(?: \d+ retries)? executed in ([\d.]+)s"
 )
@@ -272,10 +278,16 @@ class Bench:
         }
 
     def log_errors(self, names: list[str]) -> dict:
-        found = {}
+        """Tracebacks and ERROR/WARNING lines per process, and the most frequent kinds."""
+        found: dict = {"per_process": {}, "kinds": Counter()}
         for name in names:
             text = self.children.log_text(name)
-            found[name] = sum(text.count(w) for w in ("Traceback", " ERROR ", "[ERROR]"))
+            found["per_process"][name] = sum(text.count(w) for w in ERROR_WORDS)
+            for line in text.splitlines():
+                match = PROBLEM_LINE.search(line)
+                if match:
+                    found["kinds"][re.sub(r"\d+", "N", match.group(0))[:160]] += 1
+        found["kinds"] = found["kinds"].most_common(6)
         return found
 
     def run(self) -> dict:

@@ -66,31 +66,37 @@ def _statement_table(rows: list) -> str:
     return common.table(["Share", "Total", "Calls", "Mean", "Statement"], body)
 
 
+HOT_ROWS = {
+    "credit_balances": (
+        "the shop's one `credit_balances` row (`services/credits._post`: every message "
+        "reserves credits when the dispatcher queues it and consumes them when it is sent, "
+        "each holding the row locked until its transaction commits)"
+    ),
+    "report_daily": (
+        "the shop's `report_daily` row for the day and flow (`services/reports/rollups`: "
+        "every send upserts it in the send's transaction, so every send of the day "
+        "queues for that one row)"
+    ),
+}
+
+
 def _dominates(app: dict) -> str:
     """The measured answer to "what dominates", in one paragraph."""
     rows = app.get("statements") or []
     waits = (app.get("activity") or {}).get("waits", [])
     active = sum(n for _, n in waits) or 1
     locked = sum(n for w, n in waits if w.startswith("Lock:")) / active
-    credit = sum(r[5] for r in rows if "credit_balances" in r[4])
+    text = (
+        f"What dominates: {locked:.0%} of the time a database session was active it was "
+        "waiting for a row lock held by another transaction."
+    )
+    for table, why in HOT_ROWS.items():
+        share = sum(r[5] for r in rows if table in r[4])
+        if share >= 0.1:
+            text += f" {share:.0%} of all statement time went to statements on {why}."
     tasks = app.get("tasks") or {}
     sends = tasks.get("send_single", {}).get("n", 0)
     dispatches = tasks.get("dispatch_shop", {}).get("n", 0)
-    text = (
-        f"What dominates: {locked:.0%} of the time a database session was active it was "
-        f"waiting for a lock, and {credit:.0%} of all statement time went to statements on "
-        "the shop's `credit_balances` row"
-    )
-    if credit >= 0.5:
-        text += (
-            " (`INSERT … ON CONFLICT DO NOTHING` and `SELECT … FOR UPDATE` in "
-            "`services/credits._post`): every message reserves credits when the dispatcher "
-            "queues it and consumes them when it is sent, each holding the shop's one "
-            "balance row locked until its transaction commits, so all workers of a shop "
-            "take turns on that row."
-        )
-    elif rows:
-        text += f"; the biggest statement was `{rows[0][4]}` ({rows[0][5]:.0%})."
     if dispatches:
         text += (
             f" The dispatcher was woken {dispatches:,} times (once per webhook's commit)"
@@ -98,9 +104,21 @@ def _dominates(app: dict) -> str:
         )
         text += (
             "; the extra runs are the every-minute sweeper re-enqueuing messages still "
-            "waiting in the backed-up queue (harmless, each message is claimed once)."
+            "waiting in the backed-up queue (each message is still claimed once)."
             if sends > dispatches
             else "."
+        )
+    return text
+
+
+def _problems(errors: dict) -> str:
+    if "per_process" not in errors:  # an older result file
+        return f"Errors logged by the processes: {errors}."
+    kinds = errors["kinds"]
+    text = f"Tracebacks and ERROR lines per process: {errors['per_process']}."
+    if kinds:
+        text += " Most frequent problem lines (digits as N):\n\n" + "\n".join(
+            f"- {n:,} × `{line}`".replace("|", "\\|") for line, n in kinds
         )
     return text
 
@@ -275,9 +293,10 @@ then {replay["new_ids"]:,} again under new ids, as a second subscription would):
 {check_lines}
 
 Database after the run: orders {db["orders"]:,}; webhook events {db["events"]};
-automation runs {db["runs"]}; messages {db["messages"]}. Errors logged by the
-processes: {app["errors"]}. A confirmation as the simulator logged it:
-"{sim["sample"]}".
+automation runs {db["runs"]}; messages {db["messages"]}. A confirmation as the
+simulator logged it: "{sim["sample"]}".
+
+{_problems(app["errors"])}
 """
     return body, ok
 
@@ -457,8 +476,8 @@ partial index, shop/flow) and checking each row's shop foreign key.
 Paired round by round, `run_daily` ran at {_round_ratios(rounds)} of the bare rate
 (median first). Where it costs more than the plain baseline, it is the conflict check
 on the unique key (what makes a scan idempotent: the `ON CONFLICT` rows above) and
-the `RETURNING` CTE that counts the rows; the machine's load moves single rounds by
-more than that. A repeated scan finds every key taken and writes nothing, so it costs
+the `RETURNING` CTE that counts the rows (single rounds vary with the shared
+machine's load). A repeated scan finds every key taken and writes nothing, so it costs
 the read and one index probe per candidate: it is what every hourly re-run costs a
 shop of this size.
 

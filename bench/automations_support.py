@@ -6,6 +6,7 @@ for the campaign bench alone (its doc markers, its code paths) has a variant her
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -401,11 +402,42 @@ class ActivitySampler(threading.Thread):
         }
 
 
+def descendants(pid: int) -> list[int]:
+    """pid and every process below it; one that exits while we look is skipped.
+
+    campaign_support.descendants lets a PostgreSQL backend that exits between the
+    listing and the look raise FileNotFoundError; many short connections make it likely.
+    """
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            with contextlib.suppress(OSError):
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
 def cpu_snapshot(groups: dict[str, list[int]], postmaster: int | None) -> dict[str, float]:
-    """campaign_support.cpu_snapshot, plus the CPU the whole machine has been busy for."""
+    """CPU seconds so far per component, as campaign_support.cpu_snapshot counts them,
+    plus the CPU seconds the whole machine has been busy for."""
     from bench.common import CpuMeter
 
-    snap = campaign_support.cpu_snapshot(groups, postmaster)
+    ticks, ticks_per_s = campaign_support.cpu_ticks, campaign_support.TICKS
+    snap = {
+        name: sum(ticks(p) for pid in pids for p in descendants(pid)) / ticks_per_s
+        for name, pids in groups.items()
+    }
+    if postmaster:
+        backends = [p for p in descendants(postmaster) if p != postmaster]
+        total = ticks(postmaster, with_reaped=True) + sum(ticks(p) for p in backends)
+        snap["PostgreSQL"] = total / ticks_per_s
+    times = os.times()
+    snap["bench process"] = times.user + times.system
     snap[MACHINE] = CpuMeter._busy()
     return snap
 
