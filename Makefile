@@ -14,7 +14,7 @@ export MITTO_API_BASE ?= http://127.0.0.1:$(MITTO_SIM_PORT)
 export SHOPIFY_BILLING_SIM_URL ?= http://127.0.0.1:$(SHOPIFY_SIM_PORT)
 
 .PHONY: run test lint bench-contacts bench-contacts-quick bench-campaign migrate seed clean
-.PHONY: bench-automations bench-automations-quick
+.PHONY: bench-automations bench-automations-quick bench-links
 
 $(BIN)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,13 @@ bench-automations: $(BIN)/.dev
 bench-automations-quick: $(BIN)/.dev
 	ASTRONOTE_ENV=development $(BIN)/python bench/automations_scans.py --quick
 	ASTRONOTE_ENV=development $(BIN)/python bench/automations_orders.py --quick
+
+## Short links: /l/<code> through gunicorn against a bare 302 in the same app (needs wrk).
+## On a machine shared with other work, as root: make bench-links LINKS_NICE=-10
+LINKS_NICE ?= 0
+bench-links: $(BIN)/.dev
+	ASTRONOTE_ENV=test $(BIN)/python bench/links.py --seconds 3 --rounds 24 --connections 16 \
+		--messages 20000 --codes 5000 --flush-seconds 1 --nice $(LINKS_NICE)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template, request
 
+from astronote.services import links
 from astronote.services.links import redirect
 
 bp = Blueprint("links", __name__)
@@ -25,3 +26,9 @@ def follow(code: str):
     if hit is None:
         return render_template("links/not_found.html"), 404, HEADERS
     return Response(status=302, headers={"Location": hit.location, **HEADERS})
+
+
+@bp.app_template_global("short_link_sample")
+def short_link_sample() -> str:
+    """A short link as long as the next send's, for the composer's live counter."""
+    return links.representative_link()

@@ -15,12 +15,55 @@
     return window.AstronoteSegments;
   }
 
-  // The text the counter measures: what rendering.render produces before placeholders are filled.
+  // The text the counter measures: what rendering.render produces before placeholders are filled,
+  // each URL the send shortens swapped for a short link of the same length (data-short-link).
   function measured(area) {
     var body = area.value.replace(/\r\n/g, "\n").trim();
     if (!body) return "";
+    body = shortened(area, body);
     var optOut = area.getAttribute("data-opt-out") || "";
     return optOut ? body + "\n" + optOut : body;
+  }
+
+  // As astronote/services/links/urls.py finds URLs: to the next whitespace, less sentence
+  // punctuation and unbalanced closing brackets. One holding a personal placeholder stays long;
+  // the shop-wide ones (shop name, a shared discount code) are filled before shortening.
+  var URL_PATTERN = /https?:\/\/[^\s<>"]+/gi;
+  var TRAILING = ".,;:!?'\"*_~\u2026";
+  var BRACKETS = { ")": "(", "]": "[", "}": "{" };
+  var SHOP_WIDE = /\{\{\s*(shop_?name|discount_?code)\s*\}\}/gi;
+
+  function occurrences(text, ch) {
+    return text.split(ch).length - 1;
+  }
+
+  function trimUrl(url) {
+    while (url) {
+      var last = url.charAt(url.length - 1);
+      var open = BRACKETS[last];
+      var unbalanced = open && occurrences(url, open) < occurrences(url, last);
+      if (TRAILING.indexOf(last) < 0 && !unbalanced) break;
+      url = url.slice(0, -1);
+    }
+    return url;
+  }
+
+  function shortened(area, body) {
+    var link = area.getAttribute("data-short-link");
+    if (!link) return body;
+    var form = area.form;
+    var personalCodes = form && form.querySelector('[name="unique_codes"]:checked');
+    return body.replace(URL_PATTERN, function (match) {
+      var url = trimUrl(match);
+      var bare = personalCodes ? url : url.replace(SHOP_WIDE, "x");
+      if (bare.indexOf("{{") >= 0 || bare.indexOf("}}") >= 0) return match;
+      try {
+        if (!new URL(bare).hostname) return match;
+      } catch (e) {
+        return match;
+      }
+      return link + match.slice(url.length);
+    });
   }
 
   function codePoint(ch) {

@@ -29,7 +29,7 @@ from astronote.models import (
     RunStatus,
     Shop,
 )
-from astronote.services import credits
+from astronote.services import credits, links
 from astronote.services.automations import guards
 from astronote.services.automations.catalogue import flow as flow_of
 from astronote.services.billing import pricing
@@ -68,6 +68,9 @@ def dispatch_group(
     created = _insert_messages(shop, flow, template, list(pending), now)
     if not created:
         return []
+    # A URL becomes each message's short link (one UPDATE), priced before the reservation.
+    priced = links.shorten_flow(shop, automation, [m for m, _, _ in created])
+    created = [(m, c, priced.get(m, cost)) for m, c, cost in created]
     total = sum(cost for _, _, cost in created)
     credits.reserve(shop.id, total, f"automations:{flow}:{min(run_ids)}:reserve")
     mark_queued([(pending[contact_id], message_id) for message_id, contact_id, _ in created], now)

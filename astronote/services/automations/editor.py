@@ -11,7 +11,7 @@ import phonenumbers
 from werkzeug.datastructures import MultiDict
 
 from astronote.models import Automation, Message, Shop
-from astronote.services import credits
+from astronote.services import credits, links
 from astronote.services.automations.catalogue import Flow
 from astronote.services.automations.settings import DELAY_BOUNDS, delay_in_unit
 from astronote.services.billing import pricing
@@ -89,7 +89,8 @@ def preview(shop: Shop, flow: Flow, form) -> dict:
         return result
     result["needs_discount"] = discount is None and uses_discount(body)
     values = sample_values(shop, flow, discount)
-    text = rendering.render(body, values, rendering.opt_out_text(shop))
+    sent = links.measure_body(shop, body, discount)  # its URLs as the short links sent
+    text = rendering.render(sent, values, rendering.opt_out_text(shop))
     info = count_segments(text)
     result.update(text=text, info=info, cost=info.segments * result["per_segment"])
     return result

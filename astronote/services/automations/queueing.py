@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from astronote.extensions import db
 from astronote.models import AutomationRun, Contact, Message, MessageStatus
-from astronote.services import credits
+from astronote.services import credits, links
 from astronote.services.automations import bulk, guards
 from astronote.services.automations.catalogue import flow as flow_of
 from astronote.services.billing import pricing
@@ -54,10 +54,24 @@ def queue_runs(batch: list[AutomationRun], shops, automations, now: datetime) ->
         return []
     stmt = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
     message_ids = list(db.session.execute(stmt, rows).scalars())
+    flows = {r.id: (r.shop_id, r.flow) for r in batch}
+    _shorten(shops, automations, [flows[r] for r in run_ids], rows, message_ids, cost)
     for shop_id, amount in cost.items():  # one entry per shop and batch: runs go once
         credits.reserve(shop_id, amount, f"automations:runs:{first_run[shop_id]}:reserve")
     bulk.mark_queued(list(zip(run_ids, message_ids, strict=True)), now)
     return message_ids
+
+
+def _shorten(shops, automations, flows, rows, message_ids, cost: Counter) -> None:
+    """URLs become each message's short link (one UPDATE per flow with a URL); `cost`
+    follows the new prices before anything is reserved. `flows`: (shop id, flow) per row."""
+    written: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for key, message_id in zip(flows, message_ids, strict=True):
+        written[key].append(message_id)
+    before = {m: row["credits"] for row, m in zip(rows, message_ids, strict=True)}
+    for (shop_id, flow), ids in written.items():
+        priced = links.shorten_flow(shops[shop_id], automations[shop_id, flow], ids)
+        cost[shop_id] += sum(price - before[m] for m, price in priced.items())
 
 
 def _contacts(batch: list[AutomationRun]) -> dict[int, Contact]:

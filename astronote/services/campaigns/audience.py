@@ -11,8 +11,10 @@ from sqlalchemy import Select, and_, func, or_, select
 from astronote.errors import ValidationFailed
 from astronote.extensions import db
 from astronote.models import ConsentState, Contact, ContactTag, Gender, Shop
+from astronote.services import links
 from astronote.services.billing import pricing
 from astronote.services.contacts.fields import FieldError, clean_tags
+from astronote.services.discounts import codes as unique_codes
 from astronote.services.messaging.rendering import segments_for
 
 AGE_BANDS = {
@@ -139,7 +141,14 @@ def cost(shop: Shop, audience: Audience, body: str, discount_code: str | None) -
 
 
 def priced_total(shop: Shop, groups, body: str, discount_code: str | None) -> tuple[int, int]:
-    """(people, credits) from `pricing.priced_groups` rows: one render per name pair."""
+    """(people, credits) from `pricing.priced_groups` rows: one render per name pair.
+
+    Priced as sent: each URL the send shortens counts as a short link of its length."""
+    groups = list(groups)
+    if "http" in body.lower():
+        upcoming = sum(row[-1] for row in groups)
+        personal = discount_code == unique_codes.SAMPLE  # each recipient's own code
+        body = links.measure_body(shop, body, discount_code, upcoming, personal)
     people = credits = 0
     segments: dict[tuple, int] = {}
     for first, last, unit, n in groups:

@@ -13,7 +13,7 @@ from werkzeug.datastructures import MultiDict
 from astronote.errors import ValidationFailed
 from astronote.extensions import db
 from astronote.models import Campaign, CampaignStatus, Contact, Gender, Message, Shop
-from astronote.services import credits, timezones
+from astronote.services import credits, links, timezones
 from astronote.services.billing import account as billing_account
 from astronote.services.campaigns import audience as audiences
 from astronote.services.campaigns import lifecycle as campaigns
@@ -143,7 +143,9 @@ def preview(shop: Shop, form) -> dict:
     ).scalar_one_or_none()
     if first is not None:
         values = rendering.values_for(shop, first.first_name, first.last_name, discount)
-        text = rendering.render(body, values, rendering.opt_out_text(shop, first.id))
+        unique = form.get("unique_codes") == "on"  # the sample shows its links as sent
+        sent = links.measure_body(shop, body, discount, result["recipients"], unique)
+        text = rendering.render(sent, values, rendering.opt_out_text(shop, first.id))
         result["sample"] = {"contact": first, "text": text, "info": count_segments(text)}
     return result
 

@@ -8,6 +8,7 @@ measures with `measure`; the redirect is views/links.py; `stats` reads the rollu
 from astronote.services.links.sets import AUTOMATION, CAMPAIGN, PreparedSet, Source, prepare
 from astronote.services.links.shortening import measure, representative_link, shorten
 from astronote.services.links.sources import for_campaign, for_flow, measure_body
+from astronote.services.links.written import shorten_flow, shorten_written
 
 __all__ = [
     "AUTOMATION",
@@ -21,4 +22,6 @@ __all__ = [
     "prepare",
     "representative_link",
     "shorten",
+    "shorten_flow",
+    "shorten_written",
 ]

@@ -23,6 +23,7 @@ from sqlalchemy import BigInteger, Integer, Text, or_, select, update
 from astronote.extensions import db
 from astronote.integrations.mitto.client import OutboundSms
 from astronote.models import ConsentState, Contact, Message, MessageStatus, Shop, now_utc
+from astronote.services import links
 from astronote.services.billing import pricing
 from astronote.services.discounts import codes as unique_codes
 from astronote.services.messaging.rendering import opt_out_text, render, values_for
@@ -208,11 +209,17 @@ def send_chunk(
     if rules.recheck_consent:
         chunk = _skip_withdrawn(chunk, rules.marketing_consent)
     chunk, defer_until = _apply_marketing_rules(shop, campaign_id, chunk, rules)
+    # The campaign's URLs, once per chunk; each recipient's own short links are derived
+    # from the message id after rendering, so the segments and the price count them.
+    prepared = None
+    if campaign_id is not None and not prerendered and chunk:
+        prepared = links.for_campaign(shop, campaign_id, body, discount_code, own_codes is not None)
     rendered = {}
     for c in chunk:
         code = own_codes[c.id] if own_codes is not None else discount_code
         values = values_for(shop, c.first_name, c.last_name, code)
         text = body if prerendered else render(body, values, opt_out_text(shop, c.contact_id))
+        text = links.shorten(text, c.id, prepared)
         segments = segment_count(text)
         rendered[c.id] = (text, segments, pricing.credits_for(shop, c.phone, segments))
     token = uuid.uuid4().hex

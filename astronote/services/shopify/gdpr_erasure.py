@@ -4,16 +4,24 @@ Deleting a contact leaves its messages (they keep its old id, migration 0007),
 with the number, the names and the rendered text. Erasure strips those from every
 message to the customer's contacts or numbers and skips any still queued (a
 one-off message gets its reserved credits back), deletes their replies and
-storefront form submissions, and keeps only what the merchant's books need: that
-a message existed, its status and its cost.
+storefront form submissions and their clicks on short links, and keeps only what the
+merchant's books need: that a message existed, its status and its cost.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import delete, func, or_, select, update
 
 from astronote.extensions import db
-from astronote.models import InboundMessage, Message, MessageStatus, Shop, StorefrontSubmission
+from astronote.models import (
+    InboundMessage,
+    LinkClick,
+    Message,
+    MessageClick,
+    MessageStatus,
+    Shop,
+    StorefrontSubmission,
+)
 from astronote.services.sending import single as single_send
 from astronote.services.sql import in_list
 
@@ -45,6 +53,14 @@ def erase(shop: Shop, contact_ids: list[int], phones: list[str], emails: list[st
     for row in unsent:  # a campaign's leftover reservation is released when it settles
         if row.campaign_id is None:
             single_send.release(shop, row.id, row.cost, row.kind)
+    # Their clicks (who clicked what, when) go; the per-source totals keep only counts.
+    theirs = select(messages.c.id).where(to_them).scalar_subquery()
+    clicked = [
+        _delete(
+            model, shop_id, model.message_id.in_(theirs), in_list(model.contact_id, contact_ids)
+        )
+        for model in (LinkClick, MessageClick)
+    ]
     redacted = db.session.execute(
         update(messages)
         .where(to_them)
@@ -62,4 +78,5 @@ def erase(shop: Shop, contact_ids: list[int], phones: list[str], emails: list[st
         in_list(StorefrontSubmission.phone, phones),
         in_list(StorefrontSubmission.email, emails),
     )
-    return {"messages": redacted, "unsent": len(unsent), "replies": replies, "forms": forms}
+    counts = {"messages": redacted, "unsent": len(unsent), "replies": replies, "forms": forms}
+    return {**counts, "clicks": clicked[0]}
