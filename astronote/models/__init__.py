@@ -1,5 +1,6 @@
 """Every model, re-exported so Alembic autogenerate sees them."""
 
+from astronote.models.attribution import AttributionReason, OrderAttribution, OrderRefund
 from astronote.models.automation import Automation, AutomationRun, RunStatus
 from astronote.models.base import Base, now_utc
 from astronote.models.billing import (
@@ -97,6 +98,9 @@ __all__ = [
     "CustomerDataExport",
     "CustomerSync",
     "Order",
+    "OrderAttribution",
+    "OrderRefund",
+    "AttributionReason",
     "WebhookEvent",
     "Base",
     "ConsentEvent",

@@ -43,6 +43,9 @@ class Shop(TimestampMixin, Base):
     help_text: Mapped[str | None] = mapped_column(String(300))
     double_opt_in: Mapped[bool] = mapped_column(default=False, server_default="0")
     keywords: Mapped[dict | None] = mapped_column(JSON)  # overrides of the default keyword sets
+    # Revenue attribution windows (services/attribution): a click, else a delivery.
+    attribution_click_days: Mapped[int] = mapped_column(default=5, server_default="5")
+    attribution_delivery_hours: Mapped[int] = mapped_column(default=24, server_default="24")
 
     @property
     def display_name(self) -> str:

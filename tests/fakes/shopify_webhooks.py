@@ -1,7 +1,8 @@
 """Shopify's order, checkout, fulfilment and consent webhooks, as API 2026-10 sends them.
 
 The payloads are the REST resources Shopify posts for `checkouts/create|update`,
-`orders/create`, `fulfillments/create|update` and `customers_marketing_consent/update`
+`orders/create`, `refunds/create`, `fulfillments/create|update` and
+`customers_marketing_consent/update`
 (the shape of Shopify's own "send test notification" samples), with the fields a test
 varies as arguments. Money is a string, times are ISO 8601 with an offset, ids are
 integers and `admin_graphql_api_id` their GID. `Shopify` signs each delivery with the
@@ -174,6 +175,7 @@ def order(
     first: str = "Bob",
     last: str = "Norman",
     shop: str = "gamma.myshopify.com",
+    discount_codes: tuple[str, ...] = (),
 ) -> dict:
     """orders/create: the order resource (the customer's phone may be on the order, the
     customer or the billing address; Shopify sends whichever the buyer gave)."""
@@ -197,7 +199,9 @@ def order(
         "current_subtotal_price": total,
         "current_total_price": total,
         "customer_locale": "en",
-        "discount_codes": [],
+        "discount_codes": [
+            {"code": code, "amount": "5.00", "type": "fixed_amount"} for code in discount_codes
+        ],
         "email": f"{first.lower()}@example.com",
         "estimated_taxes": False,
         "financial_status": "paid",
@@ -223,6 +227,7 @@ def order(
         "total_line_items_price": total,
         "total_outstanding": "0.00",
         "total_price": total,
+        "total_price_set": _money_set(total, currency),
         "total_tax": "0.00",
         "total_weight": 100,
         "updated_at": _iso(created_at),
@@ -236,6 +241,80 @@ def order(
         "refunds": [],
         "shipping_address": _address(phone, first, last),
         "shipping_lines": [],
+    }
+
+
+def _money_set(amount: str, currency: str) -> dict:
+    money = {"amount": amount, "currency_code": currency}
+    return {"shop_money": money, "presentment_money": dict(money)}
+
+
+def refund(
+    refund_id: int,
+    order_id: int,
+    amount: str = "10.00",
+    currency: str = "USD",
+    created_at: datetime | None = None,
+    line_item_id: int = 866550311766439020,
+) -> dict:
+    """refunds/create: the refund resource, one refunded line item (subtotal + tax = the
+    amount) and its successful `refund` transaction, amounts as strings."""
+    moment = _iso(created_at)
+    return {
+        "id": refund_id,
+        "order_id": order_id,
+        "created_at": moment,
+        "note": "Returned",
+        "user_id": None,
+        "processed_at": moment,
+        "restock": True,
+        "duties": [],
+        "total_duties_set": _money_set("0.00", currency),
+        "return": None,
+        "refund_shipping_lines": [],
+        "admin_graphql_api_id": f"gid://shopify/Refund/{refund_id}",
+        "refund_line_items": [
+            {
+                "id": refund_id + 1,
+                "line_item_id": line_item_id,
+                "location_id": 24826418,
+                "quantity": 1,
+                "restock_type": "return",
+                "subtotal": float(amount),
+                "subtotal_set": _money_set(amount, currency),
+                "total_tax": 0.0,
+                "total_tax_set": _money_set("0.00", currency),
+                "line_item": _line_item(),
+            }
+        ],
+        "transactions": [
+            {
+                "id": refund_id + 2,
+                "order_id": order_id,
+                "kind": "refund",
+                "gateway": "bogus",
+                "status": "success",
+                "message": "Bogus Gateway: Forced success",
+                "created_at": moment,
+                "test": True,
+                "authorization": None,
+                "location_id": None,
+                "user_id": None,
+                "parent_id": refund_id - 1,
+                "processed_at": moment,
+                "device_id": None,
+                "error_code": None,
+                "source_name": "web",
+                "receipt": {},
+                "amount": amount,
+                "currency": currency,
+                "payment_id": f"c{order_id}.2",
+                "total_unsettled_set": _money_set("0.00", currency),
+                "manual_payment_gateway": True,
+                "admin_graphql_api_id": f"gid://shopify/OrderTransaction/{refund_id + 2}",
+            }
+        ],
+        "order_adjustments": [],
     }
 
 

@@ -21,6 +21,8 @@ from astronote.services.messaging import keywords
 from astronote.services.messaging.segments import segment_count
 
 MAX_FREQUENCY_CAP = 168  # one week
+CLICK_DAYS = (1, 30)  # revenue attribution: a click this many days before the order
+DELIVERY_HOURS = (0, 168)  # else a delivery this many hours before it (0: off)
 OPT_OUT_MODES = {"reply": "Reply STOP to opt out", "link": "A personal unsubscribe link"}
 HELP_MAX_CHARS = 160
 HELP_COLUMN = 300  # Shop.help_text
@@ -53,6 +55,8 @@ class MessagingRules:
     double_opt_in: bool
     keywords: dict[str, list[str]] = field(default_factory=dict)  # extras only, normalised
     sender_numbers: list[str] = field(default_factory=list)  # E.164
+    attribution_click_days: int = 5
+    attribution_delivery_hours: int = 24
 
 
 def extras_of(shop: Shop) -> dict[str, list[str]]:
@@ -85,6 +89,8 @@ def form_of(shop: Shop) -> dict[str, str]:
         "help_text": shop.help_text or "",
         "double_opt_in": "on" if shop.double_opt_in else "",
         "sender_numbers": "\n".join(sender_numbers_of(shop)),
+        "attribution_click_days": str(shop.attribution_click_days),
+        "attribution_delivery_hours": str(shop.attribution_delivery_hours),
     }
     for action, words in extras_of(shop).items():
         values[keyword_field(action)] = ", ".join(words)
@@ -116,6 +122,17 @@ def _frequency_cap(form, errors: dict[str, str]) -> int | None:
         errors["frequency_cap_hours"] = (
             f"Enter a whole number of hours from 0 to {MAX_FREQUENCY_CAP} (0 turns the cap off)."
         )
+        return None
+    return int(raw)
+
+
+def _whole_number(form, name: str, bounds: tuple[int, int], unit: str, errors, current: int):
+    """A bounded whole number; a form without the field (an older page) keeps `current`."""
+    if name not in form:
+        return current
+    raw, (low, high) = _text(form, name), bounds
+    if not re.fullmatch(r"[0-9]{1,4}", raw) or not low <= int(raw) <= high:
+        errors[name] = f"Enter a whole number of {unit} from {low} to {high}."
         return None
     return int(raw)
 
@@ -254,6 +271,17 @@ def validate(shop: Shop, form) -> MessagingRules:
     help_text = _help_text(shop, form, errors)
     extras = _keywords(form, errors)
     numbers = _sender_numbers(shop, form, errors)
+    click_days = _whole_number(
+        form, "attribution_click_days", CLICK_DAYS, "days", errors, shop.attribution_click_days
+    )
+    delivery_hours = _whole_number(
+        form,
+        "attribution_delivery_hours",
+        DELIVERY_HOURS,
+        "hours",
+        errors,
+        shop.attribution_delivery_hours,
+    )
     if errors:
         raise ValidationFailed(errors)
     return MessagingRules(
@@ -266,6 +294,8 @@ def validate(shop: Shop, form) -> MessagingRules:
         double_opt_in=_checked(form, "double_opt_in"),
         keywords=extras,
         sender_numbers=numbers,
+        attribution_click_days=click_days,
+        attribution_delivery_hours=delivery_hours,
     )
 
 
@@ -282,6 +312,8 @@ def apply(shop: Shop, rules: MessagingRules) -> None:
     shop.double_opt_in = rules.double_opt_in
     extras = {action: words for action, words in rules.keywords.items() if words}
     shop.keywords = extras or None
+    shop.attribution_click_days = rules.attribution_click_days
+    shop.attribution_delivery_hours = rules.attribution_delivery_hours
     current = set(sender_numbers_of(shop))
     wanted = set(rules.sender_numbers)
     if current - wanted:

@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from astronote.extensions import db
 from astronote.models import AbandonedCheckout, ConsentState, Contact, Order, Shop, now_utc
@@ -32,15 +32,20 @@ def _money(value) -> Decimal | None:
 
 
 def _find_contact(shop: Shop, customer_id, phone) -> Contact | None:
-    clauses = []
-    if customer_id:
-        clauses.append(Contact.shopify_customer_id == int(customer_id))
-    with contextlib.suppress(InvalidPhone):
-        clauses.append(Contact.phone == normalize_phone(phone, shop.default_region))
-    if not clauses:
+    """The Shopify customer's contact first, else the one with the order's phone."""
+    with contextlib.suppress(TypeError, ValueError):
+        if customer_id:
+            by_customer = select(Contact).where(
+                Contact.shop_id == shop.id, Contact.shopify_customer_id == int(customer_id)
+            )
+            if contact := db.session.execute(by_customer.limit(1)).scalar_one_or_none():
+                return contact
+    try:
+        number = normalize_phone(phone, shop.default_region)
+    except InvalidPhone:
         return None
-    query = select(Contact).where(Contact.shop_id == shop.id, or_(*clauses)).limit(1)
-    return db.session.execute(query).scalar_one_or_none()
+    query = select(Contact).where(Contact.shop_id == shop.id, Contact.phone == number)
+    return db.session.execute(query.limit(1)).scalar_one_or_none()
 
 
 def _customer(payload: dict) -> tuple[int | None, str | None]:

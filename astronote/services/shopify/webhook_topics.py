@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from astronote.models import Shop, WebhookEvent
+from astronote.services.attribution import ledger as attribution
 from astronote.services.automations import triggers
 from astronote.services.billing import webhooks as billing_webhooks
 from astronote.services.shopify import customer_payloads, customer_tags, orders, shops
@@ -39,6 +40,7 @@ def _consent_changed(shop: Shop, payload: dict, event: WebhookEvent) -> None:
 def _order_created(shop: Shop, payload: dict, event: WebhookEvent) -> None:
     if (order := orders.record_order(shop, payload)) is not None:
         triggers.order_placed(shop, order)
+        attribution.attribute_order(shop, order, payload)  # once per order (its own key)
 
 
 def _checkout_changed(shop: Shop, payload: dict, event: WebhookEvent) -> None:
@@ -78,6 +80,7 @@ HANDLERS = {
     "customers/redact": lambda shop, p, e: compliance.redact_customer(shop, p, e.webhook_id),
     "customers/data_request": lambda shop, p, e: compliance.export_customer(shop, p, e.webhook_id),
     "orders/create": _order_created,
+    "refunds/create": lambda shop, p, e: attribution.record_refund(shop, p),
     "checkouts/create": _checkout_changed,
     "checkouts/update": _checkout_changed,
     "fulfillments/create": _fulfillment(delivered_only=False),
