@@ -88,6 +88,15 @@ def _take_lease(campaign_id: int) -> bool:
     return bool(won)
 
 
+def _renew(campaign_id: int) -> None:
+    db.session.execute(
+        update(CampaignDiscount.__table__)
+        .where(CampaignDiscount.campaign_id == campaign_id)
+        .values(lease_until=now_utc() + LEASE)
+    )
+    db.session.commit()
+
+
 def _sending(campaign_id: int) -> bool:
     status = db.session.execute(select(Campaign.status).filter_by(id=campaign_id)).scalar()
     return status == CampaignStatus.SENDING
@@ -138,8 +147,7 @@ def _prepare(shop: Shop, campaign_id: int) -> str:
         for batch in _batches(campaign_id, ("submitted",)):
             if not _poll(shop, discount, batch):
                 return LATER
-        discount.lease_until = now_utc() + LEASE
-        db.session.commit()
+        _renew(campaign_id)
 
 
 def _create_discount(shop: Shop, discount: CampaignDiscount) -> None:
@@ -190,6 +198,7 @@ def _poll(shop: Shop, discount: CampaignDiscount, batch: DiscountCodeBatch) -> b
         )
         if result.done:
             break
+        _renew(discount.campaign_id)  # a long wait keeps the lease: no second worker
         SLEEP(POLL_SECONDS)
     else:
         return False
