@@ -47,7 +47,8 @@ class DiscountCode(Base):
     )
 
     message_id: Mapped[int] = mapped_column(BigId, primary_key=True)  # one code per message
-    campaign_id: Mapped[int] = mapped_column(BigId)
+    # Gone with the campaign (and so with the shop, on shop/redact).
+    campaign_id: Mapped[int] = mapped_column(BigId, ForeignKey("campaigns.id", ondelete="CASCADE"))
     code: Mapped[str] = mapped_column(String(32))
     batch_no: Mapped[int]
 
@@ -57,7 +58,9 @@ class DiscountCodeBatch(Base):
 
     __tablename__ = "discount_code_batches"
 
-    campaign_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
     batch_no: Mapped[int] = mapped_column(primary_key=True)
     bulk_gid: Mapped[str | None] = mapped_column(String(120))
     state: Mapped[str] = mapped_column(String(12), default="pending")

@@ -53,7 +53,12 @@ def upgrade():
     op.create_table(
         "discount_codes",
         sa.Column("message_id", BigId, primary_key=True),
-        sa.Column("campaign_id", BigId, nullable=False),
+        sa.Column(
+            "campaign_id",
+            BigId,
+            sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
         sa.Column("code", sa.String(32), nullable=False),
         sa.Column("batch_no", sa.Integer(), nullable=False),
         sa.UniqueConstraint("campaign_id", "code", name="uq_discount_codes_campaign_code"),
@@ -63,7 +68,12 @@ def upgrade():
     )
     op.create_table(
         "discount_code_batches",
-        sa.Column("campaign_id", BigId, primary_key=True),
+        sa.Column(
+            "campaign_id",
+            BigId,
+            sa.ForeignKey("campaigns.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
         sa.Column("batch_no", sa.Integer(), primary_key=True),
         sa.Column("bulk_gid", sa.String(120), nullable=True),
         sa.Column("state", sa.String(12), nullable=False),

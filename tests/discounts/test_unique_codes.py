@@ -82,3 +82,13 @@ def test_code_format_is_fixed_length_and_unique_per_message(app):
     assert len(made) == 5000
     assert {len(c) for c in made} == {codes.CODE_LENGTH} == {len(codes.SAMPLE)}
     assert codes.code_for("ABC", 7) != codes.code_for("ABD", 7)
+
+
+def test_codes_go_with_their_campaign(db, merchant, discounts, sim):
+    add_contacts(db, merchant, 5)
+    campaign = compose(db, merchant)
+    _start(db, merchant, campaign)
+    db.session.delete(db.session.get(type(campaign), campaign.id))
+    db.session.commit()
+    for model in (CampaignDiscount, DiscountCode, DiscountCodeBatch):
+        assert db.session.execute(select(func.count()).select_from(model)).scalar_one() == 0
