@@ -9,6 +9,7 @@ NAV_ITEMS = (
     ("Contacts", "contacts.index"),
     ("Campaigns", "campaigns.index"),
     ("Automations", "automations.index"),
+    ("Templates", "message_templates.index"),
     ("Reports", "reports.index"),
     ("Inbox", "inbox.index"),
     ("Submissions", "submissions.index"),

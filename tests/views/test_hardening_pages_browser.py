@@ -22,7 +22,9 @@ def phone(browser, live_app):
     context.close()
 
 
-@pytest.mark.parametrize("path", ["/", "/contacts", "/submissions", "/inbox", "/no-such-page"])
+@pytest.mark.parametrize(
+    "path", ["/", "/contacts", "/submissions", "/inbox", "/templates", "/no-such-page"]
+)
 def test_top_bar_fits_a_390px_screen(phone, path):
     phone.goto(path)
     width = phone.evaluate("document.documentElement.scrollWidth")
