@@ -135,3 +135,15 @@ def test_cost_and_preview_price_a_unique_code_at_its_length(db, merchant):
     assert composer.confirmation(merchant, longer)["cost"] == 8  # one character more: two
     preview = composer.preview(merchant, _form(body=long_body + "{{discount_code}}"))
     assert preview["credits"] == 4 and codes.SAMPLE in preview["sample"]["text"]
+
+
+def test_the_campaign_page_says_codes_are_being_created_before_the_send(
+    client, headers, db, merchant, discounts
+):
+    add_contacts(db, merchant, 3)
+    campaign = compose(db, merchant)
+    campaigns.start(merchant, campaign)  # the snapshot is taken; the codes come next
+    db.session.commit()
+    page = client.get(f"/campaigns/{campaign.id}", headers=headers).get_data(as_text=True)
+    assert 'id="codes-preparing"' in page and "0 of 3 ready" in page
+    assert "Unique discount codes: 20% off" in page
