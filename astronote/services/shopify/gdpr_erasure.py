@@ -4,7 +4,8 @@ Deleting a contact leaves its messages (they keep its old id, migration 0007),
 with the number, the names and the rendered text. Erasure strips those from every
 message to the customer's contacts or numbers and skips any still queued (a
 one-off message gets its reserved credits back), deletes their replies and
-storefront form submissions and their clicks on short links, and keeps only what the
+storefront form submissions and their clicks on short links, blanks their flow runs'
+placeholder values (automation_runs.context), and keeps only what the
 merchant's books need: that a message existed, its status and its cost.
 """
 
@@ -14,6 +15,7 @@ from sqlalchemy import delete, func, or_, select, update
 
 from astronote.extensions import db
 from astronote.models import (
+    AutomationRun,
     InboundMessage,
     LinkClick,
     Message,
@@ -61,6 +63,17 @@ def erase(shop: Shop, contact_ids: list[int], phones: list[str], emails: list[st
         )
         for model in (LinkClick, MessageClick)
     ]
+    # Their flow runs keep their outcome; the placeholder values (names, order details,
+    # links) go. Matched before the messages lose their contact id below.
+    runs = AutomationRun.__table__
+    db.session.execute(
+        update(runs)
+        .where(
+            runs.c.shop_id == shop_id,
+            or_(in_list(runs.c.contact_id, contact_ids), runs.c.message_id.in_(theirs)),
+        )
+        .values(context={})
+    )
     redacted = db.session.execute(
         update(messages)
         .where(to_them)
