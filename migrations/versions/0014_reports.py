@@ -40,6 +40,12 @@ ALL = (*COUNTERS, *MONEY)
 KEY = ("shop_id", "month", "source_kind", "source_id")
 
 
+def _shop_key():
+    return sa.Column(
+        "shop_id", sa.Integer(), sa.ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
 def _counter_columns():
     return [
         *(sa.Column(n, sa.Integer(), nullable=False, server_default="0") for n in COUNTERS),
@@ -102,12 +108,7 @@ def _sqlite_triggers() -> list[str]:
 def upgrade():
     op.create_table(
         "report_daily",
-        sa.Column(
-            "shop_id",
-            sa.Integer(),
-            sa.ForeignKey("shops.id", ondelete="CASCADE"),
-            primary_key=True,
-        ),
+        _shop_key(),
         sa.Column("day", sa.Date(), primary_key=True),
         sa.Column("source_kind", sa.String(8), primary_key=True),
         sa.Column("source_id", BigId, primary_key=True),
@@ -118,12 +119,7 @@ def upgrade():
     )
     op.create_table(
         "report_monthly",
-        sa.Column(
-            "shop_id",
-            sa.Integer(),
-            sa.ForeignKey("shops.id", ondelete="CASCADE"),
-            primary_key=True,
-        ),
+        _shop_key(),
         sa.Column("month", sa.Date(), primary_key=True),
         sa.Column("source_kind", sa.String(8), primary_key=True),
         sa.Column("source_id", BigId, primary_key=True),

@@ -58,13 +58,13 @@ def test_chart_geometry_axes_and_table():
         y_title="Messages",
     )  # fmt: skip
     assert chart.x_title == "Day (Europe/Athens)" and chart.headers[0] == "Day (Europe/Athens)"
-    assert [label for _, label in chart.y_ticks] == ["0", "2", "4", "6", "8"]
+    assert [label for _, _, label in chart.y_ticks] == ["0", "2", "4", "6", "8"]
     assert chart.rows[1] == ["Wed Dec 2, 2026", "7", "5"]
     sent = chart.lines[0]
     assert sent.path.startswith(f"M{charts.LEFT:.1f},{charts.HEIGHT - charts.BOTTOM:.1f}")
     assert len(sent.dots) == 3 and "Dec 2: 7 sent" in sent.dots[1][2]
     one = charts.line_chart("d", "T", days_[:1], {"Sent": [0]}, zone="UTC", y_title="M")
-    assert one.lines[0].path.count("M") == 1 and one.y_ticks[-1][1] == "4"
+    assert one.lines[0].path.count("M") == 1 and one.y_ticks[-1][2] == "4"
     assert charts.nice_step(10_000_000, True) == 2_500_000
 
 
