@@ -15,9 +15,9 @@ from tests.sending.test_marketing_rules import ATHENS, NEW_YORK, _people, _send
 START = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
 
 
-def _one_off(db, shop, phone, kind) -> Message:
+def _one_off(db, shop, phone, kind, body="Come back for 10% off") -> Message:
     contact = db.session.execute(select(Contact).filter_by(shop_id=shop.id, phone=phone)).scalar()
-    message = single_send.queue_single(shop, contact, "Come back for 10% off", kind)
+    message = single_send.queue_single(shop, contact, body, kind)
     db.session.commit()
     campaign_tasks.send_single(message.id)
     db.session.expire_all()
