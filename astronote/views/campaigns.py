@@ -13,6 +13,7 @@ from astronote.services.campaigns import composer
 from astronote.services.campaigns import lifecycle as campaigns
 from astronote.services.campaigns import stats as campaign_stats
 from astronote.services.credits import InsufficientCredits
+from astronote.services.discounts import codes as discount_codes
 from astronote.services.discounts import picker as discount_picker_service
 from astronote.services.discounts import settings as unique_codes
 from astronote.services.sending import provider, throttle
@@ -242,14 +243,17 @@ def _test_send(body, discount, test_url: str):
 def test_send_draft():
     """The compose page's "Send test": the message as typed; nothing is saved."""
     form, url = request.form, url_for("campaigns.test_send_draft")
-    return _test_send(form.get("body"), form.get("discount_code"), url)
+    discount = form.get("discount_code")
+    if form.get("unique_codes") == "on":  # shows where each recipient's own code goes
+        discount = discount_codes.SAMPLE
+    return _test_send(form.get("body"), discount, url)
 
 
 @bp.post("/<int:campaign_id>/test-send")
 def test_send(campaign_id: int):
     campaign = campaigns.get(g.shop, campaign_id)
     url = url_for("campaigns.test_send", campaign_id=campaign.id)
-    return _test_send(campaign.body, campaign.discount_code, url)
+    return _test_send(campaign.body, unique_codes.pricing_code(campaign), url)
 
 
 @bp.get("/<int:campaign_id>/failed.csv")

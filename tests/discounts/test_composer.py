@@ -147,3 +147,27 @@ def test_the_campaign_page_says_codes_are_being_created_before_the_send(
     page = client.get(f"/campaigns/{campaign.id}", headers=headers).get_data(as_text=True)
     assert 'id="codes-preparing"' in page and "0 of 3 ready" in page
     assert "Unique discount codes: 20% off" in page
+
+
+def test_a_test_send_of_unique_codes_shows_where_the_code_goes(
+    client, headers, db, merchant, discounts, sim
+):
+    from sqlalchemy import select
+
+    from astronote.models import Message
+
+    add_contacts(db, merchant, 1)
+    data = {**_form(), "test_phone": "+14155551000"}
+    response = client.post("/campaigns/test-send", data=data, headers=headers)
+    assert response.status_code == 200
+    campaign = compose(db, merchant)
+    saved = client.post(
+        f"/campaigns/{campaign.id}/test-send", data={"test_phone": "+14155551000"}, headers=headers
+    )
+    assert saved.status_code == 200
+    sent = db.session.execute(select(Message.body).filter_by(kind="test")).scalars().all()
+    assert sent == [
+        f"Hi, use {codes.SAMPLE}\nReply STOP to opt out",  # the compose page's
+        f"Hi Ann0, 20% off with {codes.SAMPLE}\nReply STOP to opt out",  # a saved campaign's
+    ]
+    assert discounts.bulk_calls == []  # a test creates nothing in Shopify
