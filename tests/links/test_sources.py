@@ -106,3 +106,19 @@ def test_measure_body_counts_what_the_send_will_send(app, db, shop, campaign_fac
     sent = links.shorten(render(body, values, None), message.id + 1, prepared)
     assert len(sample) == len(sent)
     assert "https://alpha.example/p/Ann" in sample and "https://alpha.example/p/Ann" in sent
+
+
+def test_unique_codes_keep_a_code_url_long_in_the_measure_and_the_send(
+    app, db, shop, campaign_factory
+):
+    """With a code per recipient, a URL holding {{discount_code}} is personal: neither
+    the set nor the measure shortens it; the shop-wide URL is shortened in both."""
+    body = "Use {{discount_code}}: https://alpha.example/discount/{{discount_code}} or https://alpha.example/sale"
+    campaign = campaign_factory(shop, body=body)
+    prepared = links.for_campaign(shop, campaign.id, body, None, personal_code=True)
+    assert list(prepared.index) == ["https://alpha.example/sale"]
+    measured = links.measure_body(shop, body, "SMSXXXXXXX", personal_code=True)
+    assert "https://alpha.example/discount/{{discount_code}}" in measured
+    assert "alpha.example/sale" not in measured and "/l/" in measured
+    shared = links.measure_body(shop, body, "FALL20")  # one code for all: shortened
+    assert "alpha.example" not in shared

@@ -140,13 +140,16 @@ def cost(shop: Shop, audience: Audience, body: str, discount_code: str | None) -
     return priced_total(shop, groups, body, discount_code)
 
 
-def priced_total(shop: Shop, groups, body: str, discount_code: str | None) -> tuple[int, int]:
+def priced_total(
+    shop: Shop, groups, body: str, discount_code: str | None, written: bool = False
+) -> tuple[int, int]:
     """(people, credits) from `pricing.priced_groups` rows: one render per name pair.
 
-    Priced as sent: each URL the send shortens counts as a short link of its length."""
+    Priced as sent: each URL the send shortens counts as a short link of its length
+    (`written`: the messages exist already, so no id is still to come)."""
     groups = list(groups)
     if "http" in body.lower():
-        upcoming = sum(row[-1] for row in groups)
+        upcoming = 1 if written else sum(row[-1] for row in groups)
         personal = discount_code == unique_codes.SAMPLE  # each recipient's own code
         body = links.measure_body(shop, body, discount_code, upcoming, personal)
     people = credits = 0

@@ -207,7 +207,7 @@ def _snapshot_cost(shop: Shop, campaign: Campaign, statuses=(MessageStatus.QUEUE
     )
     groups = pricing.priced_groups(rows, Message.phone, Message.first_name, Message.last_name)
     code = unique_codes.pricing_code(campaign)
-    return audiences.priced_total(shop, groups, campaign.body, code)
+    return audiences.priced_total(shop, groups, campaign.body, code, written=True)
 
 
 def pause(campaign: Campaign) -> None:
