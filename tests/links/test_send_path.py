@@ -167,3 +167,16 @@ def test_an_order_confirmation_with_a_url_sends_a_short_link(
     db.session.expire_all()
     message = db.session.execute(select(Message).filter_by(phone=PHONE)).scalar_one()
     assert message.body == text and message.segments == segment_count(text) == 1
+
+
+def test_the_flow_editor_previews_and_prices_the_short_link(app, db, shop):
+    from astronote.services.automations import editor
+    from astronote.services.automations.catalogue import flow
+
+    body = "Welcome, {{first_name}}! Our winter sale is on, 30% off everything: " + LONG_URL
+    shown = editor.preview(shop, flow("welcome"), MultiDict({"body": body}))
+    assert "/l/" in shown["text"] and "alpha.example" not in shown["text"]
+    assert shown["info"].segments == segment_count(shown["text"]) == 1
+    assert shown["cost"] == shown["per_segment"]  # one segment; the long URL made it two
+    long = render(body, values_for(shop, "Jane", "Doe", None), opt_out_text(shop))
+    assert segment_count(long) == 2
