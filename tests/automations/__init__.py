@@ -1,0 +1,1 @@
+"""Automations: engine, pages and stats."""
