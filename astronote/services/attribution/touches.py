@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 
 from astronote.extensions import db
 from astronote.models import (
@@ -119,10 +119,9 @@ def shared_code(shop: Shop, contact_id: int, codes: list[str], ordered_at) -> To
     campaigns = Campaign.__table__
 
     def with_campaign(joined):
-        return joined.outerjoin(
-            campaigns,
-            and_(campaigns.c.id == messages.c.campaign_id, campaigns.c.shop_id == shop.id),
-        )
+        # By primary key alone: the message is the shop's, so is its campaign (a shop
+        # condition here made PostgreSQL scan every campaign of the shop per message).
+        return joined.outerjoin(campaigns, campaigns.c.id == messages.c.campaign_id)
 
     code = func.upper(func.coalesce(campaigns.c.discount_code, flows.c.discount_code))
     row = _latest_message(shop, contact_id, ordered_at, code.in_(codes), extra=with_campaign)
