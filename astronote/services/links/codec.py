@@ -80,10 +80,16 @@ def _check(link: LinkCode) -> None:
         raise ValueError(f"link index out of range: {link.index}")
 
 
-def encode(set_id: int, message_id: int, index: int) -> str:
+def encode(set_id: int, message_id: int, index: int, key: bytes | None = None) -> str:
+    """`key`: the signing key (`signing_key()`), when a caller signs many codes at once."""
     link = LinkCode(set_id, message_id, index)
     _check(link)
-    return base62(_pack(link, _tag(_keys()[0], link)))
+    return base62(_pack(link, _tag(key or _keys()[0], link)))
+
+
+def signing_key() -> bytes:
+    """The key new codes are signed with."""
+    return _keys()[0]
 
 
 def code_length(set_id: int, message_id: int) -> int:

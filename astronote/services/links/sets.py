@@ -13,13 +13,14 @@ import hashlib
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 from sqlalchemy import select
 
 from astronote.extensions import db
 from astronote.models import LinkSet
+from astronote.services.links import codec
 from astronote.services.links import urls as url_rules
 from astronote.services.links.codec import MAX_LINKS
 from astronote.services.sql import insert
@@ -46,10 +47,13 @@ class Source:
 
 @dataclass(frozen=True)
 class PreparedSet:
-    """What the send path needs: the set id and each URL's index."""
+    """What the send path needs: the set id and each URL's index; the link base and the
+    signing key, read once per set instead of once per message."""
 
     id: int
     index: dict[str, int]
+    base: str = ""
+    key: bytes = field(default=b"", repr=False)  # never in a log line
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,10 @@ def prepare(shop_id: int, source: Source, text: str) -> PreparedSet | None:
         statement = insert(LinkSet.__table__).values(**row).on_conflict_do_nothing()
         db.session.execute(statement)  # a racing worker's row wins; read it back either way
         found = db.session.execute(select(LinkSet.id).where(*key)).scalar_one()
-    return PreparedSet(found, {url: i for i, url in enumerate(links)})
+    from astronote.services.links.shortening import base_url  # it imports this module
+
+    index = {url: i for i, url in enumerate(links)}
+    return PreparedSet(found, index, base_url(), codec.signing_key())
 
 
 class TargetCache:

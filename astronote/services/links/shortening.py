@@ -54,13 +54,13 @@ def shorten(text: str, message_id: int, prepared: PreparedSet | None) -> str:
     """
     if prepared is None:
         return text
-    base = base_url()
+    base, key = prepared.base or base_url(), prepared.key or codec.signing_key()
 
     def link_for(url: str) -> str | None:
         index = prepared.index.get(url)
         if index is None:
             return None
-        return f"{base}/l/{codec.encode(prepared.id, message_id, index)}"
+        return f"{base}/l/{codec.encode(prepared.id, message_id, index, key)}"
 
     return _replace(text, link_for)
 
