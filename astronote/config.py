@@ -77,7 +77,9 @@ def _money(env: Mapping[str, str], name: str, default: str) -> int:
     """A price such as "29.00" as integer cents (never a float)."""
     raw = (env.get(name) or default).strip()
     whole, _, frac = raw.partition(".")
-    if not whole.isdigit() or not (frac == "" or (frac.isdigit() and len(frac) <= 2)):
+    if not (whole.isascii() and whole.isdigit()) or not (
+        frac == "" or (frac.isascii() and frac.isdigit() and len(frac) <= 2)
+    ):
         raise ConfigError(f"{name} must be a price such as 29.00, got {raw!r}")
     return int(whole) * 100 + int((frac or "0").ljust(2, "0"))
 

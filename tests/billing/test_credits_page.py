@@ -78,7 +78,7 @@ def test_threshold_setting_and_the_banner_on_every_page(client, shop, doc_auth, 
     assert 'id="low-balance-banner"' in client.get("/contacts", headers=doc_auth).get_data(
         as_text=True
     )  # below the default alert of 500
-    for bad in ("abc", "-5", "1e3", "99999999999", ""):
+    for bad in ("abc", "-5", "1e3", "99999999999", "", "²", "١٢"):  # non-ASCII digits too
         response = client.post(
             "/billing/settings", data={"low_balance_threshold": bad}, headers=doc_auth
         )

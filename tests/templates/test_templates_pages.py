@@ -9,6 +9,7 @@ import html
 import json
 import re
 
+import pytest
 from sqlalchemy import select
 
 from astronote.models import Automation, Campaign, MessageTemplate
@@ -162,3 +163,11 @@ def test_a_saved_flow_counts_a_library_template(client, db, shop):
     page = text(client.post("/automations/win_back", data=reset, headers=hx(shop)))
     assert 'name="template" value=""' in page
     assert "Used once" in text(client.get("/templates", headers=hx(shop)))
+
+
+@pytest.mark.parametrize("ref", ["own:²", "own:١٢", "own:99999999999999999999", "lib:nope", "x"])
+def test_a_flow_saved_with_a_junk_template_ref_counts_nothing(client, db, shop, ref):
+    body = library.get("flow_win_back").body
+    data = {"body": body, "delay": "90", "template": ref}
+    assert client.post("/automations/win_back", data=data, headers=hx(shop)).status_code == 204
+    assert saved.library_uses(shop) == {}

@@ -44,7 +44,7 @@ def low_balance(shop_id: int) -> tuple[int, int] | None:
 
 def update_settings(shop_id: int, form) -> BillingSettings:
     raw = (form.get("low_balance_threshold") or "").strip().replace(",", "")
-    if not raw.isdigit() or int(raw) > MAX_THRESHOLD:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_THRESHOLD:
         raise ValidationFailed(
             {"low_balance_threshold": f"Enter a whole number from 0 to {MAX_THRESHOLD:,}."}
         )

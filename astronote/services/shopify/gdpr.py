@@ -69,7 +69,7 @@ class _Customer:
         with contextlib.suppress(InvalidPhone):
             phones = (normalize_phone(customer.get("phone"), shop.default_region),)
         email = str(customer.get("email") or "").strip().lower() or None
-        return cls(int(raw_id) if raw_id.isdigit() else None, phones, email)
+        return cls(int(raw_id) if raw_id.isascii() and raw_id.isdigit() else None, phones, email)
 
 
 def _customer_contacts(shop: Shop, who: _Customer) -> list[Contact]:

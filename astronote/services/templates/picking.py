@@ -74,7 +74,7 @@ def picked(shop: Shop, box: str, ref: str) -> Choice:
     kind, _, value = ref.partition(":")
     if kind == "lib" and (template := library.get(value)) is not None:
         choice = Choice(ref, template.name, template.use_case, template.body, 0, False)
-    elif kind == "own" and value.isdigit() and len(value) < 19:
+    elif kind == "own" and value.isascii() and value.isdigit() and len(value) < 19:
         template = saved.get(shop, int(value))
         choice = Choice(ref, template.name, template.use_case, template.body, 0, True)
     else:

@@ -99,7 +99,7 @@ def count_use(shop: Shop, ref: str | None) -> None:
 
     `ref` is what the picker put in the form: "own:<id>" or "lib:<key>"."""
     kind, _, value = (ref or "").partition(":")
-    if kind == "own" and value.isdigit() and len(value) < 19:
+    if kind == "own" and value.isascii() and value.isdigit() and len(value) < 19:
         db.session.execute(
             update(MessageTemplate)
             .where(MessageTemplate.shop_id == shop.id, MessageTemplate.id == int(value))
