@@ -3,11 +3,14 @@
     python bench/automations_stats.py [--runs 1000000] [--rounds 5]
 
 Starts a throwaway PostgreSQL, migrates it, loads one shop with `--runs` flow runs and
-their one-off messages spread over 120 days (and a second shop with a fifth of that),
-fills the daily rollup with the reports backfill, VACUUM ANALYZE, then times (median of
-the rounds) `stats.outcomes` for all time, 30 and 7 days, and a bare index-only
-`count(*)` of the shop's runs as the floor any per-run count stands on. Prints the
-timings, the plans and the all-time result.
+their one-off messages spread over 120 days (and a second shop with a fifth of that; the
+runs rollup is kept by its triggers as they go in), fills the daily report rollup with the
+reports backfill, VACUUM ANALYZE, then times (median of the rounds) `stats.outcomes` for
+all time, 30 and 7 days, beside the per-run count it replaced (the runs' outcome index,
+"before") and a bare index-only `count(*)` of the shop's runs. Then what the triggers cost
+the writers: 100,000-row statements timed with the triggers on and off (ALTER TABLE …
+DISABLE TRIGGER, rolled back), campaign message updates among them. Prints the timings,
+the plans and the all-time result.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
@@ -51,6 +55,81 @@ SELECT :shop, (CAST(:flows AS text[]))[1 + g % 8], 'k' || g, 0, g, now() + inter
 FROM generate_series(1, :n) g
 JOIN (SELECT id, row_number() OVER (ORDER BY id) rn FROM messages
       WHERE shop_id = :shop AND campaign_id IS NULL) m ON m.rn = g"""
+
+
+CAMPAIGN_MESSAGES = """
+INSERT INTO messages (shop_id, campaign_id, kind, phone, segments, status, attempts, created_at)
+SELECT :shop, 1, 'campaign', '+1201666' || lpad((g % 10000)::text, 4, '0'), 1, 'queued', 0,
+       now()
+FROM generate_series(1, 100000) g"""
+WRITES = {  # label: (table, trigger, statement); :shop is the second shop
+    "insert 100k runs (INSERT … SELECT … ON CONFLICT DO NOTHING)": (
+        "automation_runs",
+        "automation_runs_daily_insert",
+        "INSERT INTO automation_runs (shop_id, flow, trigger_key, step, due_at, status, "
+        "context, created_at) SELECT :shop, 'win_back', 'w' || g, 0, now(), 'scheduled', "
+        "'{}', now() FROM generate_series(1, 100000) g ON CONFLICT DO NOTHING",
+    ),
+    "update 100k runs' status (queued → cancelled)": (
+        "automation_runs",
+        "automation_runs_daily_update",
+        "UPDATE automation_runs SET status = 'cancelled', skip_reason = 'flow_off' "
+        "WHERE id IN (SELECT id FROM automation_runs WHERE shop_id = :shop "
+        "AND status = 'queued' ORDER BY id LIMIT 100000)",
+    ),
+    "update 100k campaign messages' status (queued → accepted)": (
+        "messages",
+        "messages_run_daily",
+        "UPDATE messages SET status = 'accepted', attempts = 1 "
+        "WHERE shop_id = :shop AND campaign_id = 1",
+    ),
+    "update 100k one-off messages to skipped (send-time skips)": (
+        "messages",
+        "messages_run_daily",
+        "UPDATE messages SET status = 'skipped', skip_reason = 'frequency_cap' "
+        "WHERE id IN (SELECT id FROM messages WHERE shop_id = :shop AND campaign_id IS NULL "
+        "AND status = 'delivered' ORDER BY id LIMIT 100000)",
+    ),
+}
+
+
+def write_costs(session, shop_id: int, rounds: int) -> None:
+    """Each statement with its trigger on, then off (alternating, rolled back each time)."""
+    for label, (table, trigger, statement) in WRITES.items():
+        times = {True: [], False: []}
+        for _ in range(rounds):
+            for on in (True, False):
+                if not on:
+                    session.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}"))
+                start = time.perf_counter()
+                session.execute(text(statement), {"shop": shop_id})
+                times[on].append(time.perf_counter() - start)
+                session.rollback()
+        with_, without = (statistics.median(times[k]) * 1000 for k in (True, False))
+        print(
+            f"{label}: {with_:.0f} ms with the trigger, {without:.0f} ms without "
+            f"({(with_ / without - 1) * 100:+.1f}%, median of {rounds})"
+        )
+
+
+def same(session, shop, period: str) -> bool:
+    """The rollup's triggered, skipped and reasons against a count of the runs themselves."""
+    from astronote.services.automations import stats
+
+    start = stats._start_of(shop, stats.first_day(shop, period))
+    start, end = start or datetime(2000, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
+    counted = {key: stats.FlowStats() for key in CATALOGUE}
+    for row in session.execute(stats._run_rows(shop.id, start, end)):
+        stats._count(counted, row[0], "run", *row[1:])
+    for row in session.execute(stats._send_time_skips(shop.id, start, end)):
+        stats._count(counted, row[0], "send", *row[1:])
+    rolled = stats.outcomes(shop, period)
+    session.rollback()
+    fields = ("triggered", "skipped", "reasons")
+    return all(
+        [getattr(counted[k], f) for f in fields] == [getattr(rolled[k], f) for f in fields]
+        for k in CATALOGUE
+    )
 
 
 def load(session, shop_id: int, n: int) -> None:
@@ -108,7 +187,11 @@ def main(argv=None) -> int:
                 load(session, shop.id, n)
                 backfill.run(shop.id)
                 session.commit()
-            vacuum_analyze("messages", "automation_runs", "report_daily", "automations")
+            session.execute(text(CAMPAIGN_MESSAGES), {"shop": b.id})
+            session.commit()
+            vacuum_analyze(
+                "messages", "automation_runs", "report_daily", "automations", "automation_run_daily"
+            )
             print(
                 f"loaded {args.runs:,} + {args.runs // 5:,} runs in "
                 f"{time.perf_counter() - started:.0f} s (rollup by the reports backfill)"
@@ -120,6 +203,18 @@ def main(argv=None) -> int:
                 session.execute(text(sql), {"s": a.id}).scalar_one()
                 session.rollback()
 
+            def before(period):
+                def read():  # the per-run count these figures came from before 0018
+                    start = stats._start_of(a, stats.first_day(a, period))
+                    start = start or datetime(2000, 1, 1, tzinfo=UTC)
+                    end = datetime(3000, 1, 1, tzinfo=UTC)
+                    session.execute(text("SET LOCAL jit = off"))
+                    session.execute(stats._run_rows(a.id, start, end)).all()
+                    session.execute(stats._send_time_skips(a.id, start, end)).all()
+                    session.rollback()
+
+                return read
+
             def outcomes(period):
                 def read():
                     stats.outcomes(a, period)
@@ -129,22 +224,33 @@ def main(argv=None) -> int:
 
             for label, fn in (
                 ("bare index-only count(*) of the shop's runs", bare),
+                ("before: runs counted from the index, all time", before("all")),
+                ("before: runs counted from the index, 30 days", before("30")),
+                ("before: runs counted from the index, 7 days", before("7")),
                 ("outcomes, all time", outcomes("all")),
                 ("outcomes, 30 days", outcomes("30")),
                 ("outcomes, 7 days", outcomes("7")),
             ):
                 print(f"{label}: {timed(fn, args.rounds):.0f} ms (median of {args.rounds})")
             session.execute(text("SET LOCAL jit = off"))
+            start = stats._start_of(a, stats.first_day(a, "30"))
+            edge = stats._utc_midnight(stats._first_utc_day(start))
             for name, query in (
-                ("rollup", stats._flow_rows(a.id, None)),
-                ("runs", stats._run_rows(a.id, None)),
-                ("send-time skips", stats._send_time_skips(a.id, None)),
+                ("report rollup, all time", stats._flow_rows(a.id, None)),
+                ("runs rollup, all time", stats._rolled_up_runs(a.id, None)),
+                ("runs rollup, 30 days", stats._rolled_up_runs(a.id, edge.date())),
+                ("runs index, 30 days' first hours", stats._run_rows(a.id, start, edge)),
+                ("send-time skips, same hours", stats._send_time_skips(a.id, start, edge)),
             ):
-                print(f"-- {name}, all time")
+                print(f"-- {name}")
                 for line in explain(session, query):
                     print("  ", line)
             session.rollback()
             print(stats.outcomes(a, "all")["welcome"])
+            for period in ("all", "30", "7"):
+                print(f"{period}: figures equal the per-run count: {same(session, a, period)}")
+            session.rollback()
+            write_costs(session, b.id, args.rounds)
     finally:
         pg.stop()
     return 0

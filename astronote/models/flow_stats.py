@@ -1,15 +1,19 @@
-"""The index the flow results read runs through (services/automations/stats.py).
+"""What the flow results read (services/automations/stats.py).
 
-Sent, delivered, failed and credits come from the daily rollup; what only runs know
-(triggered, skipped and why) is counted from this index alone: on PostgreSQL an
-index-only scan of the shop's runs in the period, never the table or its messages.
+`AutomationRunDaily`: runs per (shop, UTC day, flow, stage, status, skip reason), kept by
+database triggers on automation_runs and messages (migration 0018), so the engine's
+writers stay as they are. The runs index serves the period's first, partial day.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Index
+from datetime import date
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
 
 from astronote.models.automation import AutomationRun
+from astronote.models.base import Base
 
 runs = AutomationRun.__table__
 RUN_OUTCOME_INDEX = Index(
@@ -20,3 +24,25 @@ RUN_OUTCOME_INDEX = Index(
     runs.c.status,
     runs.c.skip_reason,
 )
+
+
+class AutomationRunDaily(Base):
+    """How many runs created on `day` (UTC, by `created_at`) stand where now.
+
+    stage 'run': the run's own status and skip reason (every run counts once here);
+    stage 'send': runs whose one-off message was skipped or cancelled at send time, by
+    the message's status and reason. `skip_reason` '' is none (key columns are NOT NULL).
+    UTC days, unlike report_daily's local ones: SQLite has no zones and a shop may move.
+    """
+
+    __tablename__ = "automation_run_daily"
+
+    shop_id: Mapped[int] = mapped_column(
+        ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(primary_key=True)
+    flow: Mapped[str] = mapped_column(String(32), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(8), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    skip_reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    runs: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -1,17 +1,17 @@
-"""What each flow did: triggered and skipped from its runs, the rest from the daily rollup.
+"""What each flow did: triggered and skipped from the runs rollup, the rest from report_daily.
 
 A run is one trigger. It ends as a message (queued, then sent, delivered or failed), or
 skipped/cancelled with a reason; a message can itself be skipped at send time (frequency
-cap, an opt-out in between). Sent, delivered, failed and credits are the rollup's
-(`report_daily`, source 'flow', kept by the send and delivery-report paths, days in the
-shop's zone); triggered and skipped are counted from an index of the runs
-(`ix_automation_runs_outcome`), and send-time skips from the skipped one-off messages.
-A period is the shop's last N calendar days, today included, as on the reports pages.
+cap, an opt-out in between, too late). Sent, delivered, failed and credits are the
+reports rollup's (`report_daily`, source 'flow', days in the shop's zone). Triggered and
+skipped come from `automation_run_daily` (migration 0018: database triggers keep runs per
+UTC day, flow, status and reason, and the runs whose message was skipped at send time).
+A period is the shop's last N calendar days, today included, as on the reports pages: its
+whole UTC days are read from that rollup, the hours before the first UTC midnight (the
+local day starts off UTC midnight) from the runs index, so the figures stay exact.
 
-Cost (bench/automations_stats.py, PostgreSQL, 1,000,000 runs in one shop): the rollup
-part is under a millisecond; counting the runs is most of it (all time ~1.2 s, 30 days
-~0.7 s, 7 days ~0.35 s on a shared 2-core box). Faster needs the runs' outcomes rolled
-up per day too, which no index gives.
+Cost (bench/automations_stats.py, PostgreSQL, 1,000,000 runs in one shop): a few hundred
+rollup rows plus at most a day of runs from the index; see docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from astronote.models import (
     RunStatus,
     Shop,
 )
+from astronote.models.flow_stats import AutomationRunDaily
 from astronote.services.automations.catalogue import FLOWS
 from astronote.services.reports import days as local_days
 from astronote.services.sql import on_postgres
@@ -39,6 +40,7 @@ from astronote.services.timezones import zone_of
 
 runs, messages = AutomationRun.__table__, Message.__table__
 automations, daily = Automation.__table__, ReportDaily.__table__
+run_daily = AutomationRunDaily.__table__
 ROLLUP_COUNTERS = ("sent", "delivered", "failed", "credits")
 SKIPPED_MESSAGES = (MessageStatus.SKIPPED, MessageStatus.CANCELLED)
 PERIODS = {"7": 7, "30": 30, "90": 90, "all": None}
@@ -106,6 +108,15 @@ def _start_of(shop: Shop, day: date | None) -> datetime | None:
     return datetime.combine(day, time(), zone_of(shop.timezone)[0]).astimezone(UTC)
 
 
+def _first_utc_day(start: datetime) -> date:
+    """The first UTC day wholly in the period: the rollup's part; before it, the index's."""
+    return start.date() if start.time() == time() else start.date() + timedelta(days=1)
+
+
+def _utc_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
 def _flow_rows(shop_id: int, day: date | None):
     """Sent, delivered, failed and credits per flow from the rollup (a few rows a day)."""
     query = (
@@ -121,46 +132,78 @@ def _flow_rows(shop_id: int, day: date | None):
     return query.where(daily.c.day >= day) if day is not None else query
 
 
-def _run_rows(shop_id: int, start: datetime | None):
-    """Runs by flow and how they ended: the outcome index alone (shop, created_at, ...)."""
-    columns = (runs.c.flow, runs.c.status, runs.c.skip_reason)
-    query = select(*columns, func.count()).where(runs.c.shop_id == shop_id).group_by(*columns)
-    return query.where(runs.c.created_at >= start) if start is not None else query
-
-
-def _send_time_skips(shop_id: int, start: datetime | None):
-    """Runs whose one-off message was skipped or cancelled at send time. Few rows: the
-    (campaign_id, status) index finds skipped one-offs, the message index their run."""
+def _rolled_up_runs(shop_id: int, day: date | None):
+    """Runs by flow, stage and how they stand, from whole UTC days of the runs rollup."""
+    columns = (run_daily.c.flow, run_daily.c.stage, run_daily.c.status, run_daily.c.skip_reason)
+    total = func.sum(run_daily.c.runs)
     query = (
+        select(*columns, total)
+        .where(run_daily.c.shop_id == shop_id)
+        .group_by(*columns)
+        .having(total != 0)
+    )
+    return query.where(run_daily.c.day >= day) if day is not None else query
+
+
+def _run_rows(shop_id: int, start: datetime, end: datetime):
+    """Runs created in [start, end) by flow and how they ended: the outcome index alone."""
+    columns = (runs.c.flow, runs.c.status, runs.c.skip_reason)
+    return (
+        select(*columns, func.count())
+        .where(runs.c.shop_id == shop_id, runs.c.created_at >= start, runs.c.created_at < end)
+        .group_by(*columns)
+    )
+
+
+def _send_time_skips(shop_id: int, start: datetime, end: datetime):
+    """Runs created in [start, end) whose one-off message was skipped or cancelled."""
+    return (
         select(runs.c.flow, messages.c.status, messages.c.skip_reason, func.count())
-        .select_from(messages.join(runs, runs.c.message_id == messages.c.id))
-        .where(messages.c.campaign_id.is_(None), messages.c.status.in_(SKIPPED_MESSAGES))
-        .where(messages.c.shop_id == shop_id, runs.c.shop_id == shop_id)
+        .select_from(runs.join(messages, messages.c.id == runs.c.message_id))
+        .where(runs.c.shop_id == shop_id, runs.c.created_at >= start, runs.c.created_at < end)
+        .where(messages.c.shop_id == shop_id, messages.c.status.in_(SKIPPED_MESSAGES))
         .group_by(runs.c.flow, messages.c.status, messages.c.skip_reason)
     )
-    return query.where(runs.c.created_at >= start) if start is not None else query
+
+
+def _count(result: dict[str, FlowStats], flow, stage, status, reason, n) -> None:
+    if flow not in result:
+        return
+    if stage == "run":
+        result[flow].triggered += n
+        if status not in (RunStatus.SKIPPED, RunStatus.CANCELLED):
+            return
+    result[flow].skip(reason or status, n)
+
+
+def _run_counts(shop_id: int, start: datetime | None):
+    """(flow, stage, status, reason, n) rows: the rollup's whole days, then the edge."""
+    if start is None:
+        yield from db.session.execute(_rolled_up_runs(shop_id, None))
+        return
+    day = _first_utc_day(start)
+    yield from db.session.execute(_rolled_up_runs(shop_id, day))
+    end = _utc_midnight(day)
+    if start < end:
+        for flow, status, reason, n in db.session.execute(_run_rows(shop_id, start, end)):
+            yield flow, "run", status, reason, n
+        for flow, status, reason, n in db.session.execute(_send_time_skips(shop_id, start, end)):
+            yield flow, "send", status, reason, n
 
 
 def outcomes(shop: Shop, period: str = "all") -> dict[str, FlowStats]:
     """Per flow, in catalogue order: what it triggered, sent and skipped in the period."""
     result = {key: FlowStats() for key in FLOWS}
-    if on_postgres():  # compiling the runs count (a 1M-row index scan) costs more than it saves
+    if on_postgres():  # small reads: compiling them would cost more than running them
         db.session.execute(text("SET LOCAL jit = off"))
     day = first_day(shop, period)
-    start = _start_of(shop, day)
     for flow, sent, delivered, failed, credits in db.session.execute(_flow_rows(shop.id, day)):
         if flow in result:
             totals = (int(sent), int(delivered), int(failed), int(credits))
             stats = result[flow]
             stats.sent, stats.delivered, stats.failed, stats.credits = totals
-    for flow, status, reason, n in db.session.execute(_run_rows(shop.id, start)):
-        if flow in result:
-            result[flow].triggered += n
-            if status in (RunStatus.SKIPPED, RunStatus.CANCELLED):
-                result[flow].skip(reason or status, n)
-    for flow, status, reason, n in db.session.execute(_send_time_skips(shop.id, start)):
-        if flow in result:
-            result[flow].skip(reason or status, n)
+    for flow, stage, status, reason, n in _run_counts(shop.id, _start_of(shop, day)):
+        _count(result, flow, stage, status, reason, int(n))
     return result
 
 
