@@ -41,12 +41,12 @@ def test_cross_sell_deferred_by_quiet_hours_then_stopped_by_an_opt_out(
             "orders/create", payloads.order(9001, PHONE, 77, created_at=NIGHT - 14 * DAY)
         )
     tick(NIGHT)
-    message = read.message(read.runs()[0].message_id)
-    assert message.status == "queued" and message.not_before == MORNING.replace(minute=0)
+    [run] = read.runs()
+    assert run.status == "scheduled" and run.due_at == MORNING.replace(minute=0)
     opt_out(_db, contact.id)
     tick(MORNING)
     assert texts_to(sim, PHONE) == []
-    assert read.message(message.id).skip_reason == "unsubscribed"
+    assert (read.runs()[0].status, read.runs()[0].skip_reason) == ("skipped", "opted_out")
 
 
 def test_win_back_scanned_at_night_goes_in_the_morning(sim, flows, funded, person, quiet):

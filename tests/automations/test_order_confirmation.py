@@ -89,5 +89,5 @@ def test_quiet_hours_exempt_transactional_unless_the_shop_says_otherwise(
         db.session.commit()
         shopify.deliver("orders/create", payloads.order(9002, PHONE, 77, number=1002))
         assert len(texts_to(sim, PHONE)) == 1
-        deferred = read.message(read.runs()[1].message_id)
-        assert deferred.status == "queued" and deferred.not_before.hour == 13  # 08:00 NY
+        deferred = read.runs()[1]
+        assert deferred.status == "scheduled" and deferred.due_at.hour == 13  # 08:00 NY

@@ -10,8 +10,8 @@ from astronote.services.automations import scans
 from astronote.services.contacts import editing
 from astronote.services.contacts.csv_rows import ContactRecord
 from astronote.services.contacts.upsert import write_batch
-from astronote.tasks.automations import dispatch_due_runs, sweep_waiting_messages
-from tests.automations.conftest import NOON, texts_to
+from astronote.tasks.automations import dispatch_due_runs
+from tests.automations.conftest import NOON, texts_to, tick
 from tests.fakes import shopify_webhooks as payloads
 
 PHONE = "+12125550123"
@@ -100,28 +100,25 @@ def test_quiet_hours_defer_the_welcome_and_an_opt_out_meanwhile_stops_it(
     night = NOON.replace(hour=4)  # 23:00 in New York
     with time_machine.travel(night, tick=False):
         assert _opt_in(client, quiet).status_code == 200
-    message = read.message(read.runs()[0].message_id)
-    assert message.status == "queued" and message.not_before == NOON.replace(hour=13)
+    [run] = read.runs()
+    assert run.status == "scheduled" and run.due_at == NOON.replace(hour=13)
     contact = _contact(db)
     editing.record_consent(contact, "unsubscribed", editing.ConsentSource.KEYWORD, "STOP")
     db.session.commit()
-    with time_machine.travel(NOON.replace(hour=13, minute=2), tick=False):
-        sweep_waiting_messages()
+    tick(NOON.replace(hour=13, minute=2))
     assert texts_to(sim, PHONE) == []
-    message = read.message(message.id)
-    assert (message.status, message.skip_reason) == ("skipped", "unsubscribed")
+    [run] = read.runs()
+    assert (run.status, run.skip_reason) == ("skipped", "opted_out")
 
 
 def test_quiet_hours_then_morning_sends_it(client, sim, flows, quiet, read):
     flows("welcome")
     with time_machine.travel(NOON.replace(hour=4), tick=False):
         _opt_in(client, quiet)
-    with time_machine.travel(NOON.replace(hour=12, minute=59), tick=False):
-        sweep_waiting_messages()
-        assert texts_to(sim, PHONE) == []
-    with time_machine.travel(NOON.replace(hour=13, minute=1), tick=False):
-        sweep_waiting_messages()
-        sweep_waiting_messages()
+    tick(NOON.replace(hour=12, minute=59))
+    assert texts_to(sim, PHONE) == []
+    tick(NOON.replace(hour=13, minute=1))
+    tick(NOON.replace(hour=13, minute=2))
     assert len(texts_to(sim, PHONE)) == 1
 
 

@@ -57,7 +57,8 @@ def dispatch_group(
         end(run_ids, RunStatus.CANCELLED, reason, now)
         return []
     _check(flow, run_ids, now)
-    pending = _pending(run_ids)
+    _defer_quiet(shop, flow, run_ids, now)
+    pending = _pending(run_ids, now)
     if not pending:
         return []
     template = render(
@@ -105,12 +106,40 @@ def _check(flow: str, run_ids: list[int], now: datetime) -> None:
         end(run_ids, RunStatus.CANCELLED, "ordered", now, exists(contact.where(ordered)))
 
 
-def _pending(run_ids: list[int]) -> dict[int, int]:
+def _defer_quiet(shop: Shop, flow: str, run_ids: list[int], now: datetime) -> None:
+    """`guards.quiet_until` over the batch: runs whose recipient is in quiet hours wait,
+    still scheduled (zones are cached per number prefix, so this is cheap per row)."""
+    query = (
+        select(runs.c.id, contacts.c.phone)
+        .join(contacts, contacts.c.id == runs.c.contact_id)
+        .where(in_list(runs.c.id, run_ids), runs.c.status == RunStatus.SCHEDULED.value)
+    )
+    later: dict[datetime, list[int]] = {}
+    for run_id, phone in db.session.execute(query):
+        until = guards.quiet_until(shop, flow, phone, now)
+        if until is not None:
+            later.setdefault(until, []).append(run_id)
+    defer(later)
+
+
+def defer(later: dict[datetime, list[int]]) -> None:
+    """Runs (still scheduled) due again at a later time: one UPDATE per distinct time
+    (a handful: quiet hours end at the same minute in each zone)."""
+    for until, ids in later.items():
+        db.session.execute(
+            update(runs)
+            .where(in_list(runs.c.id, ids), runs.c.status == RunStatus.SCHEDULED.value)
+            .values(due_at=until, finished_at=None)
+        )
+
+
+def _pending(run_ids: list[int], now: datetime) -> dict[int, int]:
     """contact id -> run id of the runs still to send (a contact's later runs in the same
     batch wait for the next one: each message must map back to exactly one run)."""
     query = (
         select(runs.c.id, runs.c.contact_id)
         .where(in_list(runs.c.id, run_ids), runs.c.status == RunStatus.SCHEDULED.value)
+        .where(runs.c.due_at <= now)  # not the runs deferred by quiet hours
         .order_by(runs.c.id)
     )
     pending: dict[int, int] = {}

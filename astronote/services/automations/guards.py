@@ -26,7 +26,7 @@ from astronote.models import (
 )
 from astronote.services.automations.catalogue import US_CART_LIMIT_MINUTES, flow
 from astronote.services.billing.pricing import country_of
-from astronote.services.sending import quiet_hours
+from astronote.services.sending import quiet_hours, single
 from astronote.services.shopify.orders import parse_time
 
 # A run found this long after it was due (a worker down for days) no longer makes sense.
@@ -45,10 +45,14 @@ MAX_LATE = {
 US_CART_LIMIT = timedelta(minutes=US_CART_LIMIT_MINUTES)
 
 
+DEFERRED = "deferred"  # not a run status: the run stays scheduled, due when quiet hours end
+
+
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # RunStatus.SKIPPED or CANCELLED
+    status: str  # RunStatus.SKIPPED or CANCELLED, or DEFERRED
     reason: str
+    until: datetime | None = None  # DEFERRED: the run's new due time
 
 
 def cancel(reason: str) -> Verdict:
@@ -76,10 +80,24 @@ def check(
     if now - run.due_at > MAX_LATE[run.flow]:
         return skip("expired")
     if run.flow == "abandoned_checkout":
-        return _checkout(session, run, shop, contact, now)
+        verdict = _checkout(session, run, shop, contact, now)
+        if verdict is not None:
+            return verdict
     if run.flow == "win_back" and contact.last_order_at and contact.last_order_at > run.created_at:
         return cancel("ordered")  # a new order since the scan: the quiet spell is over
-    return None
+    until = quiet_until(shop, run.flow, contact.phone, now)
+    return Verdict(DEFERRED, "quiet_hours", until) if until else None
+
+
+def quiet_until(shop: Shop, flow_key: str, phone: str, now: datetime) -> datetime | None:
+    """When the recipient's quiet hours end, if they are in them now (and they apply).
+
+    The run waits (still scheduled) rather than its message: every check above then runs
+    again at the real send time (an order overnight, the flow switched off, the US 48 h)."""
+    if not single.rules_for(shop, flow(flow_key).kind).quiet_hours:
+        return None
+    zones = quiet_hours.zones_for(phone, shop.timezone)
+    return quiet_hours.next_allowed(now, zones, shop.quiet_start, shop.quiet_end)
 
 
 def _checkout(session, run, shop: Shop, contact: Contact, now: datetime) -> Verdict | None:

@@ -33,6 +33,7 @@ def queue_runs(batch: list[AutomationRun], shops, automations, now: datetime) ->
     """The batch's message ids; its other runs ended with their reasons."""
     contacts = _contacts(batch)
     ended: dict[tuple[str, str], list[int]] = defaultdict(list)
+    later: dict[datetime, list[int]] = defaultdict(list)
     rows, run_ids, cost, first_run = [], [], Counter(), {}
     for run in batch:
         shop, automation = shops.get(run.shop_id), automations.get((run.shop_id, run.flow))
@@ -40,6 +41,9 @@ def queue_runs(batch: list[AutomationRun], shops, automations, now: datetime) ->
         if contact is not None and contact.shop_id != run.shop_id:
             contact = None  # never another shop's contact, whatever the run says
         verdict = guards.check(db.session, run, shop, automation, contact, now)
+        if verdict is not None and verdict.status == guards.DEFERRED:
+            later[verdict.until].append(run.id)
+            continue
         if verdict is not None:
             ended[verdict.status, verdict.reason].append(run.id)
             continue
@@ -50,6 +54,7 @@ def queue_runs(batch: list[AutomationRun], shops, automations, now: datetime) ->
         first_run.setdefault(shop.id, run.id)
     for (status, reason), ids in ended.items():
         bulk.end(ids, status, reason, now)
+    bulk.defer(later)
     if not rows:
         return []
     stmt = insert(messages).returning(messages.c.id, sort_by_parameter_order=True)
