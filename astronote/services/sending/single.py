@@ -103,6 +103,9 @@ def send(message_id: int) -> ChunkResult:
     if message is None or message.status != MessageStatus.QUEUED or message.campaign_id:
         return ChunkResult()
     shop = db.session.get(Shop, message.shop_id)
+    if shop is None or not shop.is_active:  # uninstalled while it waited, as in `batches`
+        _skip_inactive(shop, message)
+        return ChunkResult()
     taken = take_message(message_id)
     if not taken:  # another worker has it, or it went meanwhile
         db.session.commit()
@@ -117,6 +120,18 @@ def send(message_id: int) -> ChunkResult:
         release(db.session.get(Shop, message.shop_id), message.id, cost(message), message.kind)
         db.session.commit()
     return result
+
+
+def _skip_inactive(shop: Shop | None, message: Message) -> None:
+    """Never sent: skipped (if still queued: a rival may have taken it), credits released."""
+    skipped = db.session.execute(
+        update(messages)
+        .where(messages.c.id == message.id, messages.c.status == MessageStatus.QUEUED.value)
+        .values(status=MessageStatus.SKIPPED.value, skip_reason="shop_inactive")
+    )
+    if skipped.rowcount == 1 and shop is not None:
+        release(shop, message.id, cost(message), message.kind)
+    db.session.commit()
 
 
 def cost(message: Message) -> int:
