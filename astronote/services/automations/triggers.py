@@ -142,21 +142,46 @@ def _first_text(payload: dict, name: str) -> str:
 SHIPMENT_WORDS = {"shipped": "is on its way", "delivered": "has been delivered"}
 
 
+class OrderNotYetKnown(RuntimeError):
+    """A fulfilment delivered before its order: the webhook is retried (then dead)."""
+
+
 def fulfilled(shop: Shop, order: Order | None, fulfillment: dict, delivered: bool) -> None:
     """fulfillments/create (shipped, or delivered at once) and /update (delivered): the
     shipping update per stage; the review request counts from the fulfilment's creation
     (scheduled by whichever delivery arrives first: its key is the order's)."""
     if order is None:
+        if any(enabled_flow(shop.id, f) for f in ("shipping_update", "review_request")):
+            # Shopify does not order its deliveries: retried by the webhook sweeper until
+            # orders/create is in (MAX_ATTEMPTS, then dead with this message).
+            raise OrderNotYetKnown(
+                f"order {fulfillment.get('order_id')} of fulfillment {fulfillment.get('id')} "
+                "not recorded yet (orders/create not processed): retried until it is"
+            )
         return
     stage = "delivered" if delivered else "shipped"
+    tracking = _first_text(fulfillment, "tracking_number")[:100]
     context = {
         "order_number": order.name or f"#{order.shopify_order_id}",
-        "tracking_number": _first_text(fulfillment, "tracking_number")[:100],
+        "tracking_number": tracking,
         "tracking_url": _first_text(fulfillment, "tracking_url")[:500],
         "shipment_status": SHIPMENT_WORDS[stage],
     }
-    key = f"fulfillment:{fulfillment.get('id')}:{stage}"
-    schedule(shop.id, "shipping_update", key, order.contact_id, context=context)
+    schedule(
+        shop.id,
+        "shipping_update",
+        _shipment_key(order, fulfillment, tracking, stage),
+        order.contact_id,
+        context=context,
+    )
     review_key = f"order:{order.shopify_order_id}"
     starts = parse_time(fulfillment.get("created_at"))
     schedule(shop.id, "review_request", review_key, order.contact_id, starts, context)
+
+
+def _shipment_key(order: Order, fulfillment: dict, tracking: str, stage: str) -> str:
+    """Per fulfilment and stage. Shopify always sends an `id`; without one (a malformed
+    payload) the order and tracking number stand in, never a shared `None` key."""
+    if fulfillment.get("id") is not None:
+        return f"fulfillment:{fulfillment['id']}:{stage}"
+    return f"fulfillment:order-{order.shopify_order_id}:{tracking or '-'}:{stage}"[:120]
