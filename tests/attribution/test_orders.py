@@ -207,3 +207,36 @@ def test_a_unique_code_outranks_a_later_click_and_a_shared_code_counts(
         ("campaign", coded.id, "discount_code"),
         ("flow", winback.id, "discount_code"),
     ]
+
+
+def test_the_sweeper_replaying_stored_events_counts_nothing_twice(
+    db, shop, shopify, contact, campaign, sent_message, click, attributed, money
+):
+    """An event the sweeper takes again (as after a crash between apply and its status
+    write) is applied a second time: the order and the refund still count once."""
+    from sqlalchemy import select
+
+    from astronote.models import WebhookEvent
+    from astronote.tasks.shopify import apply_webhook
+
+    person = contact(shop)
+    sale = campaign(shop)
+    click(shop, sent_message(shop, person, campaign=sale), "campaign", sale.id)
+    order_id = _order(shopify, total="42.00")
+    shopify.deliver("refunds/create", payloads.refund(880009, order_id, amount="2.50"))
+    events = (
+        db.session.execute(
+            select(WebhookEvent).where(WebhookEvent.topic.in_(["orders/create", "refunds/create"]))
+        )
+        .scalars()
+        .all()
+    )
+    assert len(events) == 2
+    bodies = {webhook_id: body for _, webhook_id, body, _ in shopify.sent}
+    for event in events:  # as stored before processing (processing empties the payload)
+        event.status, event.processed_at = "received", None
+        event.payload = bodies[event.webhook_id].decode()
+    db.session.commit()
+    assert [apply_webhook(event.id) for event in events] == ["processed", "processed"]
+    assert len(attributed(shop)) == 1
+    assert money(shop, "campaign", sale.id) == (1, 4200, 250)
