@@ -7,7 +7,7 @@ ever prices anything. Mutation userErrors raise `AdminApiUserErrors` (admin_api)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from astronote.integrations.shopify.admin_api import AdminApiClient, raise_for_user_errors
 
@@ -115,7 +115,8 @@ def cents(amount) -> int:
 def parse_time(value) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # no offset: UTC
 
 
 @dataclass(frozen=True)

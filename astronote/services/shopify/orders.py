@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
@@ -17,11 +17,13 @@ from astronote.services.sql import insert
 
 
 def parse_time(value) -> datetime:
-    """A Shopify timestamp; now if it is missing or malformed (a payload never 500s)."""
+    """A Shopify timestamp; now if it is missing or malformed (a payload never 500s).
+    Always aware: one without an offset is taken as UTC (never compared naive to aware)."""
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return now_utc()
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _money(value) -> Decimal | None:
