@@ -14,7 +14,7 @@ export MITTO_API_BASE ?= http://127.0.0.1:$(MITTO_SIM_PORT)
 export SHOPIFY_BILLING_SIM_URL ?= http://127.0.0.1:$(SHOPIFY_SIM_PORT)
 
 .PHONY: run test lint bench-contacts bench-contacts-quick bench-campaign migrate seed clean
-.PHONY: bench-automations bench-automations-quick bench-links
+.PHONY: bench-automations bench-automations-quick bench-links bench-reports bench-reports-quick
 
 $(BIN)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -82,3 +82,10 @@ bench-links: $(BIN)/.dev
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+
+## Dashboard and reports at 10M messages of history: p95 against a bare rollup read.
+bench-reports: $(BIN)/.dev
+	ASTRONOTE_ENV=development $(BIN)/python bench/reports.py
+
+bench-reports-quick: $(BIN)/.dev
+	ASTRONOTE_ENV=development $(BIN)/python bench/reports.py --quick
