@@ -46,6 +46,8 @@ def test_a_click_credits_the_campaign_once_and_shows_on_its_pages(
     assert _tile(report, "report-revenue") == "42.00 USD"
     page = client.get(f"/campaigns/{sale.id}", headers=doc_auth).get_data(as_text=True)
     assert _tile(page, "campaign-revenue") == "42.00 USD"
+    home = client.get("/?period=7", headers=doc_auth).get_data(as_text=True)
+    assert _tile(home, "dash-revenue") == "42.00 USD"
 
 
 def test_refunds_reduce_the_revenue_once_each_and_never_below_zero(
