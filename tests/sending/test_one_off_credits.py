@@ -36,3 +36,26 @@ def test_a_one_off_message_is_consumed_at_its_credits(sim, funded, db, kind):
     after = credits.balance(funded.id)
     assert (before.available - after.available, after.reserved) == (6, 0)
     assert credits.ledger_totals(funded.id) == after
+
+
+def test_a_price_change_between_queue_and_send_keeps_reserve_equal_to_consume(
+    sim, funded, db, monkeypatch
+):
+    from astronote.models import Contact
+    from astronote.services.billing import pricing
+    from astronote.services.sending import single as single_send
+    from astronote.tasks import campaigns as campaign_tasks
+
+    _people(db, funded, [ATHENS])  # 3 credits per segment when queued
+    before = credits.balance(funded.id)
+    with time_machine.travel(datetime(2026, 11, 28, 15, 0, tzinfo=UTC), tick=False):
+        contact = db.session.execute(select(Contact).filter_by(shop_id=funded.id)).scalar()
+        message = single_send.queue_single(funded, contact, "Hello", "automation")
+        db.session.commit()
+        assert message.credits == 3
+        monkeypatch.setattr(pricing, "credits_for", lambda shop, phone, segments: 5 * segments)
+        campaign_tasks.send_single(message.id)
+    db.session.expire_all()
+    after = credits.balance(funded.id)
+    assert (before.available - after.available, after.reserved) == (3, 0)
+    assert credits.ledger_totals(funded.id) == after

@@ -200,8 +200,11 @@ def send_chunk(
     discount_code: str | None,
     prerendered: bool = False,
     rules: SendRules = MARKETING,
+    prices: dict[int, int] | None = None,
 ) -> ChunkResult:
-    """Send one rate-limited chunk of taken rows and record every outcome."""
+    """Send one rate-limited chunk of taken rows and record every outcome. `prices`: the
+    credits already reserved per row (one-off messages, priced when queued): kept, so a
+    price change between queueing and sending never parts the consumption from them."""
     # A campaign with unique codes: each row's own code, and no row goes without one.
     own_codes = unique_codes.for_messages(campaign_id, [c.id for c in chunk])
     if own_codes is not None and any(c.id not in own_codes for c in chunk):
@@ -221,7 +224,10 @@ def send_chunk(
         text = body if prerendered else render(body, values, opt_out_text(shop, c.contact_id))
         text = links.shorten(text, c.id, prepared)
         segments = segment_count(text)
-        rendered[c.id] = (text, segments, pricing.credits_for(shop, c.phone, segments))
+        price = (prices or {}).get(c.id)
+        if price is None:
+            price = pricing.credits_for(shop, c.phone, segments)
+        rendered[c.id] = (text, segments, price)
     token = uuid.uuid4().hex
     fenced = fence(token, rendered)
     outbound = [

@@ -111,7 +111,10 @@ def send(message_id: int) -> ChunkResult:
         db.session.commit()
         return ChunkResult()
     rules = rules_for(shop, message.kind)
-    result = send_chunk(shop, None, taken, message.body, None, prerendered=True, rules=rules)
+    prices = {message_id: cost(message)}  # what its reservation took, whatever prices do
+    result = send_chunk(
+        shop, None, taken, message.body, None, prerendered=True, rules=rules, prices=prices
+    )
     # Read again, not refresh: a result write retried on a new session (submission.durably)
     # may have detached the objects loaded before it.
     db.session.expire_all()
