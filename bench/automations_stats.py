@@ -233,14 +233,15 @@ def main(argv=None) -> int:
             ):
                 print(f"{label}: {timed(fn, args.rounds):.0f} ms (median of {args.rounds})")
             session.execute(text("SET LOCAL jit = off"))
+            session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
             start = stats._start_of(a, stats.first_day(a, "30"))
-            edge = stats._utc_midnight(stats._first_utc_day(start))
+            day, since, until, _ = stats._edge(start)
             for name, query in (
                 ("report rollup, all time", stats._flow_rows(a.id, None)),
                 ("runs rollup, all time", stats._rolled_up_runs(a.id, None)),
-                ("runs rollup, 30 days", stats._rolled_up_runs(a.id, edge.date())),
-                ("runs index, 30 days' first hours", stats._run_rows(a.id, start, edge)),
-                ("send-time skips, same hours", stats._send_time_skips(a.id, start, edge)),
+                ("runs rollup, 30 days", stats._rolled_up_runs(a.id, day)),
+                ("runs index, 30 days' edge hours", stats._run_rows(a.id, since, until)),
+                ("send-time skips, same hours", stats._send_time_skips(a.id, since, until)),
             ):
                 print(f"-- {name}")
                 for line in explain(session, query):

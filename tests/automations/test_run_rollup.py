@@ -129,14 +129,22 @@ def test_page_figures_equal_a_direct_count_over_utc_day_edges(db, shop):
             at=now - timedelta(hours=hours),
         )
     db.session.commit()
-    for period in ("7", "30", "all"):
-        start = stats._start_of(shop, stats.first_day(shop, period))
-        runs = db.session.scalars(select(AutomationRun)).all()
-        inside = [r for r in runs if start is None or r.created_at >= start]
-        welcome = stats.outcomes(shop, period)["welcome"]
-        skipped = sum(r.status == "skipped" for r in inside)
-        skipped += sum(r.message_id is not None for r in inside)
-        assert (welcome.triggered, welcome.skipped) == (len(inside), skipped), period
+    runs = db.session.scalars(select(AutomationRun)).all()
+    # New York: the UTC day's first 5 hours taken off; Athens, Kathmandu: its last ones added.
+    for zone in ("America/New_York", "Europe/Athens", "Asia/Kathmandu"):
+        shop.timezone = zone
+        for period in ("7", "30", "all"):
+            start = stats._start_of(shop, stats.first_day(shop, period))
+            inside = [r for r in runs if start is None or r.created_at >= start]
+            welcome = stats.outcomes(shop, period)["welcome"]
+            skipped = sum(r.status == "skipped" for r in inside)
+            capped = sum(r.message_id is not None for r in inside)
+            expected = (
+                len(inside),
+                skipped + capped,
+                {"opted_out": skipped, "frequency_cap": capped},
+            )
+            assert (welcome.triggered, welcome.skipped, welcome.reasons) == expected, (zone, period)
     assert stats.outcomes(shop, "7")["welcome"].triggered < len(runs)
 
 

@@ -108,9 +108,16 @@ def _start_of(shop: Shop, day: date | None) -> datetime | None:
     return datetime.combine(day, time(), zone_of(shop.timezone)[0]).astimezone(UTC)
 
 
-def _first_utc_day(start: datetime) -> date:
-    """The first UTC day wholly in the period: the rollup's part; before it, the index's."""
-    return start.date() if start.time() == time() else start.date() + timedelta(days=1)
+def _edge(start: datetime) -> tuple[date, datetime, datetime, int]:
+    """Where the rollup's UTC days meet the local period: (first rollup day, edge from,
+    edge to, sign). The shorter side of the UTC day the period starts in is counted from
+    the runs index: the hours after `start` added (sign 1), or the hours of that UTC day
+    before `start` taken away from the whole day (sign -1). At most 12 hours of runs."""
+    midnight = _utc_midnight(start.date())
+    if start - midnight <= timedelta(hours=12):
+        return start.date(), midnight, start, -1
+    following = midnight + timedelta(days=1)
+    return following.date(), start, following, 1
 
 
 def _utc_midnight(day: date) -> datetime:
@@ -181,21 +188,21 @@ def _run_counts(shop_id: int, start: datetime | None):
     if start is None:
         yield from db.session.execute(_rolled_up_runs(shop_id, None))
         return
-    day = _first_utc_day(start)
+    day, since, until, sign = _edge(start)
     yield from db.session.execute(_rolled_up_runs(shop_id, day))
-    end = _utc_midnight(day)
-    if start < end:
-        for flow, status, reason, n in db.session.execute(_run_rows(shop_id, start, end)):
-            yield flow, "run", status, reason, n
-        for flow, status, reason, n in db.session.execute(_send_time_skips(shop_id, start, end)):
-            yield flow, "send", status, reason, n
+    if since < until:
+        for flow, status, reason, n in db.session.execute(_run_rows(shop_id, since, until)):
+            yield flow, "run", status, reason, sign * n
+        for flow, status, reason, n in db.session.execute(_send_time_skips(shop_id, since, until)):
+            yield flow, "send", status, reason, sign * n
 
 
 def outcomes(shop: Shop, period: str = "all") -> dict[str, FlowStats]:
     """Per flow, in catalogue order: what it triggered, sent and skipped in the period."""
     result = {key: FlowStats() for key in FLOWS}
-    if on_postgres():  # small reads: compiling them would cost more than running them
+    if on_postgres():  # small reads: compiling them or starting workers costs more
         db.session.execute(text("SET LOCAL jit = off"))
+        db.session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     day = first_day(shop, period)
     for flow, sent, delivered, failed, credits in db.session.execute(_flow_rows(shop.id, day)):
         if flow in result:
@@ -204,6 +211,8 @@ def outcomes(shop: Shop, period: str = "all") -> dict[str, FlowStats]:
             stats.sent, stats.delivered, stats.failed, stats.credits = totals
     for flow, stage, status, reason, n in _run_counts(shop.id, _start_of(shop, day)):
         _count(result, flow, stage, status, reason, int(n))
+    for stats in result.values():  # an edge taken away can leave a reason at nought
+        stats.reasons = {reason: n for reason, n in stats.reasons.items() if n}
     return result
 
 
