@@ -23,6 +23,7 @@ naming its order and going to its buyer, none twice.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -284,9 +285,9 @@ class Bench:
             text = self.children.log_text(name)
             found["per_process"][name] = sum(text.count(w) for w in ERROR_WORDS)
             for line in text.splitlines():
-                match = PROBLEM_LINE.search(line)
-                if match:
-                    found["kinds"][re.sub(r"\d+", "N", match.group(0))[:160]] += 1
+                kind = problem_kind(line)
+                if kind:
+                    found["kinds"][re.sub(r"\d+", "N", kind)[:200]] += 1
         found["kinds"] = found["kinds"].most_common(6)
         return found
 
@@ -310,6 +311,22 @@ class Bench:
 
 
 # ---------------------------------------------------------------- checks and helpers
+
+
+def problem_kind(line: str) -> str | None:
+    """What a log line reports, if it is a problem: the app logs JSON (level, logger, msg,
+    exc with the traceback), Huey and gunicorn log plain text."""
+    if line.startswith("{"):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            return None
+        if entry.get("level") not in ("WARNING", "ERROR", "CRITICAL"):
+            return None
+        last = (entry.get("exc") or "").strip().splitlines()[-1:] or [""]
+        return f"{entry['level']} {entry.get('logger')}: {entry.get('msg', '')[:90]} {last[0]}"
+    match = PROBLEM_LINE.search(line)
+    return match.group(0) if match else None
 
 
 def task_times(children, names: list[str]) -> dict:
