@@ -20,6 +20,12 @@ from astronote.tasks.campaigns import send_single
 
 log = logging.getLogger("astronote.automations")
 SWEEP_GRACE = timedelta(minutes=2)
+# A backlog of waiting messages older than the grace would otherwise be enqueued again
+# every minute until its tasks ran: this worker's enqueues are remembered for a while
+# (sends are exactly once anyway; this only spares the queue). A message still queued
+# after that had its task lost and goes again. Per process, bounded by the sweep's limit.
+REENQUEUE_AFTER = timedelta(minutes=10)
+_enqueued: dict[int, object] = {}
 
 
 def _run(shop_id: int | None) -> int:
@@ -54,9 +60,18 @@ def sweep_waiting_messages() -> int:
         log.warning("%s one-off messages expired unsent", expired)
     ids = single_send.waiting_ids(now, SWEEP_GRACE)
     db.session.commit()
+    _forget_outside(now - REENQUEUE_AFTER, now)
+    ids = [i for i in ids if i not in _enqueued]
     for message_id in ids:
-        enqueue_safely(send_single, message_id)
+        if enqueue_safely(send_single, message_id):
+            _enqueued[message_id] = now
     return len(ids)
+
+
+def _forget_outside(start, end) -> None:
+    """Keep only the enqueues in [start, end] (the clock may also go back: tests, NTP)."""
+    for message_id in [i for i, at in _enqueued.items() if not start <= at <= end]:
+        del _enqueued[message_id]
 
 
 @app_periodic_task(crontab(minute="5"))

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from astronote.models import Automation, AutomationRun, Contact, Message
 from astronote.services.automations import settings
 from astronote.services.messaging import public_limits
+from astronote.tasks import automations as automation_tasks
 from tests.conftest import TEST_API_SECRET
 from tests.fakes.shopify_webhooks import Shopify
 from tests.sending.conftest import funded, mitto_sim, sim  # noqa: F401
@@ -24,6 +25,7 @@ def _redis_with_postgres(request):
     """PostgreSQL runs go with Redis (rate limits, throttle, public limits), as deployed;
     SQLite runs with the embedded fallbacks. Each test starts from empty limits. (Only
     for tests on the in-process app: the cluster test brings its own processes.)"""
+    automation_tasks._enqueued.clear()  # the sweeper's memory: ids start again per test
     if "app" not in request.fixturenames:
         return
     app = request.getfixturevalue("app")
