@@ -3,9 +3,9 @@ INSERT … SELECT, however many contacts a daily scan scheduled.
 
 For flows whose message needs nothing from the trigger (welcome, cross-sell, win-back,
 birthday). The send-time checks of `guards` run as a few UPDATEs over the batch; the
-text is rendered in SQL from a template whose name placeholders are sentinels, replaced
-by each contact's names; the cost (segments x destination price) comes from one render
-per distinct name pair and the SQL price table, so the reservation is exact. Shops that
+text is rendered once per distinct name pair in Python (exactly as the per-run path
+renders it) and joined in by the pair; the cost (segments x destination price) comes
+from those renders and the SQL price table, so the reservation is exact. Shops that
 end messages with a personal opt-out link (computed per contact in Python) go through
 the per-run path instead.
 
@@ -38,7 +38,6 @@ from astronote.services.messaging.segments import segment_count
 from astronote.services.sql import avoid_nested_loops, in_list, insert, values_table
 
 FLOWS = ("welcome", "cross_sell", "win_back", "birthday")
-FIRST, LAST = "\x02first\x03", "\x02last\x03"  # never in a cleaned name, nor whitespace
 runs, contacts, messages = AutomationRun.__table__, Contact.__table__, Message.__table__
 COLUMNS = ["shop_id", "contact_id", "kind", "phone", "first_name", "last_name", "body"]
 COLUMNS += ["segments", "credits", "status", "attempts", "created_at"]
@@ -61,12 +60,12 @@ def dispatch_group(
     pending = _pending(run_ids, now)
     if not pending:
         return []
-    template = render(
-        automation.body,
-        values_for(shop, FIRST, LAST, automation.discount_code),
-        opt_out_text(shop),
-    )
-    created = _insert_messages(shop, flow, template, list(pending), now)
+
+    def text_for(first: str, last: str) -> str:  # exactly the per-run path's text
+        values = values_for(shop, first, last, automation.discount_code)
+        return render(automation.body, values, opt_out_text(shop))
+
+    created = _insert_messages(shop, flow, text_for, list(pending), now)
     if not created:
         return []
     # A URL becomes each message's short link (one UPDATE), priced before the reservation.
@@ -148,19 +147,22 @@ def _pending(run_ids: list[int], now: datetime) -> dict[int, int]:
     return pending
 
 
-def _insert_messages(shop: Shop, flow: str, template: str, contact_ids, now) -> list[tuple]:
-    """One INSERT … SELECT; returns (message id, contact id, credits) per message."""
+def _insert_messages(shop: Shop, flow: str, text_for, contact_ids, now) -> list[tuple]:
+    """One INSERT … SELECT; returns (message id, contact id, credits) per message.
+    `text_for(first, last)`: the text, rendered once per distinct name pair in Python
+    (as the per-run path renders it: placeholders filled, then stripped)."""
     first = func.coalesce(contacts.c.first_name, "")
     last = func.coalesce(contacts.c.last_name, "")
     mine = and_(in_list(contacts.c.id, contact_ids), contacts.c.shop_id == shop.id)
     pairs = db.session.execute(select(first, last).where(mine).distinct()).all()
-    sized = [(f, n, segment_count(template.replace(FIRST, f).replace(LAST, n))) for f, n in pairs]
+    texts = [(f, n, text_for(f, n)) for f, n in pairs]
+    sized = [(f, n, text, segment_count(text)) for f, n, text in texts]
     if not sized:
         return []
-    names = values_table("names", {"nf": Text, "nl": Text, "segs": Integer}, sized)
+    columns = {"nf": Text, "nl": Text, "body": Text, "segs": Integer}
+    names = values_table("names", columns, sized)
     present = db.session.execute(select(pricing.prefix(contacts.c.phone)).where(mine).distinct())
     price = pricing.price_case(contacts.c.phone, list(present.scalars()))
-    body = func.replace(func.replace(literal(template), FIRST, first), LAST, last)
     rows = (
         select(
             literal(shop.id),
@@ -169,7 +171,7 @@ def _insert_messages(shop: Shop, flow: str, template: str, contact_ids, now) -> 
             contacts.c.phone,
             contacts.c.first_name,
             contacts.c.last_name,
-            body,
+            names.c.body,
             names.c.segs,
             names.c.segs * price,
             literal(MessageStatus.QUEUED.value),
