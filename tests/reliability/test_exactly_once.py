@@ -294,7 +294,7 @@ def test_concurrent_takes_never_overlap(rel_database_url):
                     if not rows:
                         return
                     token = uuid.uuid4().hex
-                    fenced = sending.fence(token, {r.id: ("text", 1) for r in rows})
+                    fenced = sending.fence(token, {r.id: ("text", 1, 1) for r in rows})
                     assert fenced == {r.id for r in rows}  # locked: nobody else moved them
                     with lock:
                         claims.append((token, [r.id for r in rows]))
