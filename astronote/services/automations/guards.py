@@ -4,8 +4,9 @@ A run waits minutes to months between its trigger and its message; in between th
 may be switched off, the contact may opt out, the checkout may be completed. Each check
 names its reason, which the flow's stats show. Consent follows the send path's rule
 (`single.may_receive`): marketing needs a subscribed contact, transactional only one who
-has not opted out. Quiet hours, the frequency cap, credits and rate limits are applied
-by the send path itself, as for campaigns.
+has not opted out. A recipient in quiet hours defers the run itself (`quiet_until`), so
+every check here runs again when they end; the send path applies them once more, with
+the frequency cap, credits and rate limits, as for campaigns.
 """
 
 from __future__ import annotations
